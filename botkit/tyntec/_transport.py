@@ -1,0 +1,219 @@
+"""HTTP transport of the tyntec client: one session, auth header, timeouts, retries, errors.
+
+Every API module (chat, 2FA, messaging, NIS) goes through :meth:`Transport.request`, so the
+policies live in one place: the API key is sent as the ``apikey`` header and never logged,
+each try has a timeout, failures are retried by the :class:`RetryPolicy`, and error answers
+become the typed exceptions of :mod:`botkit.tyntec._errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from ._errors import (
+    APIError,
+    ConnectError,
+    RequestTimeout,
+    TransportError,
+    TyntecError,
+    error_for_status,
+)
+from ._retry import RetryPolicy
+from .models.problem import Problem
+
+__all__ = ["Response", "Transport"]
+
+log = logging.getLogger("botkit.tyntec")
+
+Params = Mapping[str, str | int | float | bool | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An HTTP answer from tyntec, read in full."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ``None`` for an empty body (204, or a bare 202)."""
+        if not self.body.strip():
+            return None
+        return json.loads(self.body)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").partition(";")[0].strip()
+
+
+def problem_from_body(body: bytes) -> Problem:
+    """Read an error body leniently: a problem, a 2FA ErrorResponse, or anything at all."""
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except ValueError:
+        return Problem(detail=body[:500].decode("utf-8", "replace"))
+    if not isinstance(data, dict):
+        return Problem(detail=str(data)[:500])
+    try:
+        return Problem.model_validate(data)
+    except ValueError:
+        return Problem(detail=str(data)[:500])
+
+
+class Transport:
+    """Sends requests to tyntec for one :class:`~botkit.tyntec.TyntecClient`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: float,
+        retry: RetryPolicy,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+
+    async def open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this TyntecClient is closed; create a new one")
+        if self._session is None:
+            # One pooled session for the client's life: keep-alive to tyntec, no per-call
+            # connection set-up.
+            self._session = aiohttp.ClientSession(
+                headers={"apikey": self._api_key, "Accept": "application/json"},
+                raise_for_status=False,
+            )
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+        self._closed = True
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json_body: Any = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        idempotent: bool | None = None,
+        ok_statuses: frozenset[int] = frozenset(),
+        timeout: float | None = None,
+    ) -> Response:
+        """Send one call, retrying as the policy allows; raise on an error answer.
+
+        ``idempotent`` defaults from the method (GET, PUT, DELETE are). Statuses in
+        ``ok_statuses`` are returned rather than raised, for calls whose error statuses are
+        answers (an OTP check's 401 "wrong code").
+        """
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._send_once(
+                    method, path, params, json_body, data, content_type, timeout
+                )
+                if response.status >= 400 and response.status not in ok_statuses:
+                    raise _api_error(response, method, path)
+                return response
+            except TyntecError as error:
+                if not self.retry.should_retry(error, attempt=attempt, idempotent=idempotent):
+                    raise
+                wait = self.retry.delay(error, attempt=attempt)
+                log.info(
+                    "tyntec %s %s failed (%s); retry %d in %.2fs",
+                    method,
+                    path,
+                    type(error).__name__,
+                    attempt,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        json_body: Any,
+        data: bytes | None,
+        content_type: str | None,
+        timeout: float | None,
+    ) -> Response:
+        if self._session is None:
+            raise RuntimeError("use the client as `async with TyntecClient(...) as api:`")
+        headers = {"Content-Type": content_type} if content_type else None
+        query = _query(params)
+        try:
+            async with self._session.request(
+                method,
+                self.base_url + path,
+                params=query,
+                json=json_body,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+            ) as raw:
+                body = await raw.read()
+                response = Response(
+                    raw.status, {k.lower(): v for k, v in raw.headers.items()}, body
+                )
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(
+                f"{method} {path}: cannot connect to {self.base_url}: {exc.strerror or exc}",
+                method=method,
+                path=path,
+            ) from None
+        except TimeoutError:
+            raise RequestTimeout(
+                f"{method} {path}: no answer within {timeout or self.timeout:g}s",
+                method=method,
+                path=path,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"{method} {path}: {exc}", method=method, path=path) from None
+        log.debug("tyntec %s %s -> %d", method, path, response.status)
+        return response
+
+
+def _query(params: Params | None) -> dict[str, str] | None:
+    if not params:
+        return None
+    query: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        query[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return query
+
+
+def _api_error(response: Response, method: str, path: str) -> APIError:
+    cls = error_for_status(response.status)
+    return cls(
+        response.status,
+        problem_from_body(response.body),
+        method=method,
+        path=path,
+        body=response.body[:2000].decode("utf-8", "replace"),
+        headers=response.headers,
+    )
