@@ -1,6 +1,7 @@
 """One-line builders of the common message requests.
 
-Each builder takes the recipient, the content, the channel or fallback chain (``channels``)
+Each builder takes the recipient, the content, the channel or fallback chain (``channels``,
+tried in order)
 and the sender per channel (``from_``: one string for all, or a mapping by channel), and
 returns a checked :class:`MessageRequest`:
 
@@ -20,7 +21,7 @@ SMS carries text only: a media, template or location message that falls back to 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .models.chat import (
     Channel,
@@ -48,7 +49,7 @@ def text(
     to: str,
     body: str,
     *,
-    channels: Channel | Sequence[Channel] = "whatsapp",
+    channels: str | Sequence[str] = "whatsapp",
     from_: Senders = None,
     preview_url: bool = False,
     reply_back: bool | None = None,
@@ -70,7 +71,7 @@ def url(
     to: str,
     link: str,
     *,
-    channels: Channel | Sequence[Channel] = "whatsapp",
+    channels: str | Sequence[str] = "whatsapp",
     from_: Senders = None,
     reply_back: bool | None = None,
     user_context: str | None = None,
@@ -95,7 +96,7 @@ def media(
     *,
     kind: MediaType = "image",
     caption: str | None = None,
-    channels: Channel | Sequence[Channel] = "whatsapp",
+    channels: str | Sequence[str] = "whatsapp",
     from_: Senders = None,
     sms_text: str | None = None,
     reply_back: bool | None = None,
@@ -120,7 +121,7 @@ def template(
     language: str = "en",
     params: Sequence[str] = (),
     policy: Literal["deterministic", "fallback"] = "deterministic",
-    channels: Channel | Sequence[Channel] = "whatsapp",
+    channels: str | Sequence[str] = "whatsapp",
     from_: Senders = None,
     sms_text: str | None = None,
     reply_back: bool | None = None,
@@ -150,7 +151,7 @@ def location(
     *,
     name: str | None = None,
     address: str | None = None,
-    channels: Channel | Sequence[Channel] = "whatsapp",
+    channels: str | Sequence[str] = "whatsapp",
     from_: Senders = None,
     sms_text: str | None = None,
     user_context: str | None = None,
@@ -185,14 +186,17 @@ _PART_FIELDS = {"whatsapp": "whatsapp", "sms": "sms", "tyntecEcho": "tyntec_echo
 
 def _request(
     to: str,
-    channels: Channel | Sequence[Channel],
+    channels: str | Sequence[str],
     senders: Senders,
     content: Callable[[str], ChannelContent],
     reply_back: bool | None,
     user_context: str | None,
     callback_url: str | None,
 ) -> MessageRequest:
-    chain: list[Channel] = [channels] if isinstance(channels, str) else list(channels)
+    chain = [channels] if isinstance(channels, str) else list(channels)
+    unknown = [c for c in chain if c not in _PART_TYPES]
+    if unknown:
+        raise ValueError(f"unknown channel(s) {unknown}; botkit sends on whatsapp, sms, tyntecEcho")
     parts: dict[str, Any] = {}
     for channel in chain:
         part = content(channel)
@@ -206,7 +210,7 @@ def _request(
         parts[_PART_FIELDS[channel]] = _PART_TYPES[channel](**part)
     return MessageRequest(
         to=to,
-        channels=chain,
+        channels=cast(list[Channel], chain),
         context=MessageRequestContext(user_context=user_context) if user_context else None,
         overrides=(
             MessageRequestOverrides(notification_callback_url=callback_url)
