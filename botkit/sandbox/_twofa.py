@@ -332,7 +332,7 @@ class TwoFactorSandbox:
             }
         )
         # Shown on purpose: the sandbox's OTPs reach no phone, so this is how one is read.
-        log.warning(
+        log.info(
             "sandbox: OTP for %s is %s (via %s, otpId %s)",
             otp.number,
             otp.code,

@@ -1,0 +1,29 @@
+"""The flow language: YAML conversations, checked, compiled onto transitions, and run."""
+
+from .context import ActionContext, User
+from .conversation import Conversation
+from .engine import Engine, Outcome
+from .events import DeliveryUpdate, Event, Timeout, UserMessage
+from .loader import Flow, check_flow, load_flow
+from .outgoing import parse_user_context, user_context
+from .problems import FlowError, FlowProblem, FlowRuntimeError
+
+__all__ = [
+    "ActionContext",
+    "Conversation",
+    "DeliveryUpdate",
+    "Engine",
+    "Event",
+    "Flow",
+    "FlowError",
+    "FlowProblem",
+    "FlowRuntimeError",
+    "Outcome",
+    "Timeout",
+    "User",
+    "UserMessage",
+    "check_flow",
+    "load_flow",
+    "parse_user_context",
+    "user_context",
+]

@@ -1,0 +1,353 @@
+"""The second pass over a flow: references between its parts, and what YAML cannot say.
+
+States named by ``goto`` and ``start`` exist, every state is reachable and has a way out,
+asks save their answers, templates and expressions compile, actions import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ._source import Path_
+from .loader import Flow
+from .problems import FlowProblem
+from .spec import EVENTS, BranchSpec, MessageSpec, RuleSpec, StateSpec, suggest
+from .templating import TemplateError, Templates, has_template
+
+__all__ = ["cross_check", "edges"]
+
+
+def cross_check(flow: Flow, *, import_actions: bool = True) -> list[FlowProblem]:
+    """Every cross-reference problem of a structurally valid flow."""
+    checker = _Checker(flow)
+    checker.run(import_actions=import_actions)
+    return checker.problems
+
+
+def edges(flow: Flow) -> Iterator[tuple[str, str, str]]:
+    """Every possible move ``(source, target, why)``; a global's source is ``*``."""
+    for index, rule in enumerate(flow.spec.globals):
+        for branch in rule.goto or []:
+            yield "*", branch.to, _rule_label(rule, f"global {index + 1}")
+    for name, state in flow.spec.states.items():
+        for branch in state.goto or []:
+            yield name, branch.to, _goto_label(state)
+        for index, rule in enumerate(state.on):
+            for branch in rule.goto or []:
+                yield name, branch.to, _rule_label(rule, f"rule {index + 1}")
+
+
+def _goto_label(state: StateSpec) -> str:
+    if state.ask:
+        return "answer"
+    if state.otp:
+        return "verified"
+    return ""
+
+
+def _rule_label(rule: RuleSpec, fallback: str) -> str:
+    if rule.else_:
+        return "else"
+    condition = rule.if_
+    if condition is None:
+        return fallback
+    if condition.event:
+        return condition.event
+    if condition.text:
+        return " / ".join(condition.text)
+    for key in ("contains", "regex", "media", "when"):
+        value = getattr(condition, key)
+        if value:
+            return f"{key} {value if not isinstance(value, list) else ', '.join(value)}"
+    if condition.location:
+        return "location"
+    return fallback
+
+
+class _Checker:
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.spec = flow.spec
+        self.problems: list[FlowProblem] = []
+        self.templates = Templates()
+        self.state_names = list(self.spec.states)
+        self.has_calls = any(True for _ in self._calls())
+
+    def problem(
+        self, path: Path_, message: str, hint: str | None = None, *, key: bool = False
+    ) -> None:
+        self.problems.append(FlowProblem(self.flow.source.position(path, key=key), message, hint))
+
+    def run(self, *, import_actions: bool) -> None:
+        self._start()
+        self._gotos()
+        for name, state in self.spec.states.items():
+            self._state(name, state)
+        for index, rule in enumerate(self.spec.globals):
+            self._rule(("globals", index), rule, None)
+        self._reachable()
+        self._templates()
+        if import_actions:
+            self._actions()
+        self.problems.sort(key=lambda p: (p.position.line, p.position.column))
+
+    def _start(self) -> None:
+        if self.spec.start not in self.spec.states:
+            self.problem(
+                ("start",),
+                f"start state {self.spec.start!r} is not defined"
+                + suggest(self.spec.start, self.state_names),
+                "start names one of the states below",
+            )
+
+    def _branches(self) -> Iterator[tuple[Path_, BranchSpec]]:
+        for index, rule in enumerate(self.spec.globals):
+            for b, branch in enumerate(rule.goto or []):
+                yield ("globals", index, "goto", b), branch
+        for name, state in self.spec.states.items():
+            for b, branch in enumerate(state.goto or []):
+                yield ("states", name, "goto", b), branch
+            for index, rule in enumerate(state.on):
+                for b, branch in enumerate(rule.goto or []):
+                    yield ("states", name, "on", index, "goto", b), branch
+
+    def _gotos(self) -> None:
+        for path, branch in self._branches():
+            if branch.to not in self.spec.states:
+                self.problem(
+                    path,
+                    f"goto {branch.to!r}: no such state" + suggest(branch.to, self.state_names),
+                    "goto names a state of this flow",
+                )
+
+    def _state(self, name: str, state: StateSpec) -> None:
+        at: Path_ = ("states", name)
+        if state.ask and state.otp:
+            self.problem(at, f"state {name!r} has both ask and otp", "split them into two states")
+        if not state.ask:
+            for key in ("expect", "retry", "max_retries", "save"):
+                if getattr(state, key) not in (None, []):
+                    self.problem(
+                        (*at, key), f"{key} belongs to an ask, and state {name!r} has none"
+                    )
+        if state.ask and not state.save:
+            self.problem(
+                (*at, "ask"),
+                f"state {name!r} asks but does not save the answer",
+                "add save: <variable> to keep the answer",
+            )
+        if state.ask and not state.goto:
+            self.problem(
+                (*at, "ask"),
+                f"state {name!r} asks but has no goto for a valid answer",
+                "add goto: <state> (where the conversation goes with a valid answer)",
+            )
+        if state.max_retries and not self._handles(state, "failed"):
+            self.problem(
+                (*at, "max_retries"),
+                f"state {name!r} gives up after {state.max_retries} tries, but has no rule for it",
+                "add an on rule: - if: failed",
+            )
+        if state.otp and not (self._handles(state, "verified") or state.goto):
+            self.problem(
+                (*at, "otp"),
+                f"state {name!r} verifies a number but does nothing once it is verified",
+                "add an on rule `- if: verified` with a goto, or a goto",
+            )
+        if state.final and (state.ask or state.otp or state.on or state.goto):
+            self.problem(at, f"final state {name!r} cannot ask, verify, wait or go on", key=True)
+        if state.on and state.goto and not (state.ask or state.otp or state.call):
+            self.problem(
+                (*at, "goto"),
+                f"state {name!r} waits for its on rules, so this goto never runs",
+                "put the goto in the on rule that should lead there",
+            )
+        if not state.final and not state.waits and not state.goto:
+            self.problem(
+                at,
+                f"state {name!r} does nothing after it is entered: no goto, ask, otp or on",
+                "add a goto, make it ask or wait with on rules, or mark it final: true",
+                key=True,
+            )
+        if state.waits and not self._leaves(state) and not state.final:
+            self.problem(
+                at,
+                f"state {name!r} has no way out: nothing in it, and no global rule, has a goto",
+                "add a goto to one of its rules, or a global rule like `if: {text: menu}`",
+                key=True,
+            )
+        for index, rule in enumerate(state.on):
+            self._rule((*at, "on", index), rule, state)
+        for variable in state.set:
+            self._variable((*at, "set", variable), variable)
+        if state.save:
+            self._variable((*at, "save"), state.save)
+
+    def _rule(self, at: Path_, rule: RuleSpec, state: StateSpec | None) -> None:
+        rules = self.spec.globals if state is None else state.on
+        index = at[-1]
+        if rule.else_ and isinstance(index, int) and index != len(rules) - 1:
+            self.problem(at, "rules after `else` never run", "make else the last rule", key=True)
+        if rule.else_ and state is not None and (state.ask or state.otp):
+            self.problem(
+                at,
+                "`else` in a state that asks would take every answer away from the ask",
+                "use retry: for answers that do not fit",
+                key=True,
+            )
+        condition = rule.if_
+        if condition and condition.event and condition.event not in EVENTS and not self.has_calls:
+            self.problem(
+                (*at, "if"),
+                f"unknown event {condition.event!r}" + suggest(condition.event, EVENTS),
+                f"events are {', '.join(EVENTS)}, or a name a call returns",
+            )
+        for variable in rule.set:
+            self._variable((*at, "set", variable), variable)
+
+    def _variable(self, at: Path_, name: str) -> None:
+        if not name.isidentifier():
+            self.problem(
+                at, f"{name!r} is not a variable name", "use letters, digits and _", key=True
+            )
+
+    def _handles(self, state: StateSpec, event: str) -> bool:
+        return any(r.if_ and r.if_.event == event for r in state.on)
+
+    def _leaves(self, state: StateSpec) -> bool:
+        own = state.goto or any(r.goto for r in state.on)
+        return bool(own) or any(r.goto for r in self.spec.globals)
+
+    def _reachable(self) -> None:
+        if self.spec.start not in self.spec.states:
+            return
+        targets: dict[str, set[str]] = {}
+        for source, target, _ in edges(self.flow):
+            targets.setdefault(source, set()).add(target)
+        seen = {self.spec.start} | targets.get("*", set())
+        todo = list(seen)
+        while todo:
+            for target in targets.get(todo.pop(), set()):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        for name in self.spec.states:
+            if name not in seen:
+                self.problem(
+                    ("states", name),
+                    f"state {name!r} is never reached from start {self.spec.start!r}",
+                    "goto it from another state, or remove it",
+                    key=True,
+                )
+
+    def _calls(self) -> Iterator[tuple[Path_, str]]:
+        for index, rule in enumerate(self.spec.globals):
+            if rule.call:
+                yield ("globals", index, "call"), rule.call
+        for name, state in self.spec.states.items():
+            if state.call:
+                yield ("states", name, "call"), state.call
+            for index, rule in enumerate(state.on):
+                if rule.call:
+                    yield ("states", name, "on", index, "call"), rule.call
+
+    def _actions(self) -> None:
+        for path, target in self._calls():
+            try:
+                self.flow.action(target)
+            except ValueError as exc:
+                self.problem(
+                    path, str(exc), "the module must be importable from the working directory"
+                )
+
+    def _templates(self) -> None:
+        for path, text in _strings(self.flow):
+            try:
+                self.templates.check(text)
+            except TemplateError as exc:
+                self._template_problem(path, exc, text)
+        for path, expression in _expressions(self.flow):
+            try:
+                self.templates.check_expression(expression)
+            except TemplateError as exc:
+                self._template_problem(path, exc, expression)
+
+    def _template_problem(self, path: Path_, error: TemplateError, text: str) -> None:
+        position = self.flow.source.position(path)
+        if error.line and error.line > 1:
+            position = type(position)(position.file, position.line + error.line - 1, 1)
+        self.problems.append(
+            FlowProblem(
+                position,
+                f"template error: {error.message}",
+                "templates use Jinja2: {{ vars.name }}, {{ user.name or 'there' }}",
+            )
+        )
+
+
+def _message_strings(at: Path_, messages: list[MessageSpec] | None) -> Iterator[tuple[Path_, str]]:
+    for index, message in enumerate(messages or []):
+        here = (*at, index)
+        for key in ("text", "url", "template", "language", "sms_text"):
+            value = getattr(message, key)
+            if isinstance(value, str):
+                yield (*here, key), value
+        for p, param in enumerate(message.params):
+            yield (*here, "params", p), param
+        if message.media:
+            yield (*here, "media", "url"), message.media.url
+            if message.media.caption:
+                yield (*here, "media", "caption"), message.media.caption
+        if message.location:
+            for key in ("latitude", "longitude", "name", "address"):
+                value = getattr(message.location, key)
+                if isinstance(value, str):
+                    yield (*here, "location", key), value
+
+
+def _values(at: Path_, value: Any) -> Iterator[tuple[Path_, str]]:
+    if isinstance(value, str) and has_template(value):
+        yield at, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _values((*at, index), item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _values((*at, key), item)
+
+
+def _rules(flow: Flow) -> Iterator[tuple[Path_, RuleSpec]]:
+    for index, rule in enumerate(flow.spec.globals):
+        yield ("globals", index), rule
+    for name, state in flow.spec.states.items():
+        for index, rule in enumerate(state.on):
+            yield ("states", name, "on", index), rule
+
+
+def _strings(flow: Flow) -> Iterator[tuple[Path_, str]]:
+    for path, rule in _rules(flow):
+        yield from _message_strings((*path, "say"), rule.say)
+        yield from _values((*path, "set"), rule.set)
+    for name, state in flow.spec.states.items():
+        at: Path_ = ("states", name)
+        for key in ("say", "ask", "retry"):
+            yield from _message_strings((*at, key), getattr(state, key))
+        yield from _values((*at, "set"), state.set)
+        if state.otp:
+            yield (*at, "otp", "number"), state.otp.number
+            for key in ("prompt", "invalid", "resent"):
+                yield from _message_strings((*at, "otp", key), getattr(state.otp, key))
+
+
+def _expressions(flow: Flow) -> Iterator[tuple[Path_, str]]:
+    for path, rule in _rules(flow):
+        if rule.if_ and rule.if_.when:
+            yield (*path, "if", "when"), rule.if_.when
+        for index, branch in enumerate(rule.goto or []):
+            if branch.if_ and branch.if_.when:
+                yield (*path, "goto", index, "if", "when"), branch.if_.when
+    for name, state in flow.spec.states.items():
+        for index, branch in enumerate(state.goto or []):
+            if branch.if_ and branch.if_.when:
+                yield ("states", name, "goto", index, "if", "when"), branch.if_.when

@@ -1,0 +1,54 @@
+"""A conversation's snapshot: everything the engine needs to carry on where it left off.
+
+The engine never keeps conversations in memory between events; it takes a snapshot and
+returns the next one, which the store persists with the messages to send.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Conversation"]
+
+
+@dataclass
+class Conversation:
+    """One user's conversation with one flow.
+
+    ``state`` is None before the first message; ``ended`` is set by a ``final`` state.
+    ``entry`` counts state entries: each sent message carries it, so delivery reports can be
+    matched to the state that sent them. ``timeout_at`` is the deadline of the current wait
+    (seconds since the epoch), None when no timeout is pending.
+    """
+
+    flow: str
+    user: str
+    state: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    ended: bool = False
+    channel: str = "whatsapp"
+    account: str | None = None
+    name: str | None = None
+    entry: int = 0
+    retries: int = 0
+    otp_id: str | None = None
+    timeout_at: float | None = None
+    version: int = 0
+
+    def copy(self) -> Conversation:
+        return copy.deepcopy(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, for storage."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Conversation:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    @property
+    def waiting(self) -> bool:
+        return self.state is not None and not self.ended

@@ -1,0 +1,183 @@
+"""Loading a flow: YAML with positions, then the structure (pass one), then the
+cross-references (pass two). Every problem is reported at once, as ``file:line:column``."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from ._source import Located, Path_, Position, SourceError, load_yaml
+from .problems import FlowError, FlowProblem
+from .spec import FlowModel, FlowSpec, StateSpec, suggest
+
+__all__ = ["Action", "Flow", "check_flow", "load_flow", "resolve_action"]
+
+Action = Callable[[Any], Awaitable[str | None] | str | None]
+
+
+@dataclass
+class Flow:
+    """A loaded, checked flow: its structure and where each part of it is written."""
+
+    spec: FlowSpec
+    source: Located
+    actions: dict[str, Action] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.flow
+
+    @property
+    def file(self) -> str:
+        return self.source.file
+
+    def state(self, name: str) -> StateSpec:
+        return self.spec.states[name]
+
+    def position(self, *path: str | int) -> Position:
+        """Where ``path`` (e.g. ``"states", "welcome", "say"``) is written."""
+        return self.source.position(path)
+
+    def action(self, target: str) -> Action:
+        """The Python function a ``call: module:function`` names (imported once)."""
+        found = self.actions.get(target)
+        if found is None:
+            found = self.actions[target] = resolve_action(target)
+        return found
+
+
+def resolve_action(target: str) -> Action:
+    """Import ``module:function``. The working directory is importable, so a project's
+    ``bots/`` package is found. Raises ``ValueError`` saying what is wrong."""
+    module_name, _, function_name = target.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(
+            f"call {target!r} must be written module:function, like bots.support:lookup"
+        )
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any import-time error of user code is a problem to report
+        raise ValueError(f"call {target!r}: cannot import {module_name}: {exc}") from None
+    function = getattr(module, function_name, None)
+    if function is None:
+        names = [n for n in vars(module) if not n.startswith("_") and callable(vars(module)[n])]
+        raise ValueError(
+            f"call {target!r}: {module_name} has no {function_name!r}"
+            + suggest(function_name, names)
+        )
+    if not callable(function):
+        raise ValueError(f"call {target!r}: {function_name} is not a function")
+    if len(inspect.signature(function).parameters) != 1:
+        raise ValueError(f"call {target!r}: the function must take one argument, the context")
+    return function  # type: ignore[no-any-return]
+
+
+def load_flow(path: str | Path, *, text: str | None = None, import_actions: bool = True) -> Flow:
+    """Load and check a flow file. Raises :class:`FlowError` listing every problem."""
+    flow, problems = _load(path, text, import_actions)
+    if problems or flow is None:
+        raise FlowError(problems)
+    return flow
+
+
+def check_flow(path: str | Path, *, import_actions: bool = True) -> list[FlowProblem]:
+    """Every problem of a flow file; empty when it is fine."""
+    return _load(path, None, import_actions)[1]
+
+
+def _load(
+    path: str | Path, text: str | None, import_actions: bool
+) -> tuple[Flow | None, list[FlowProblem]]:
+    try:
+        source = load_yaml(path, text)
+    except SourceError as exc:
+        return None, [FlowProblem(exc.position, exc.message, "fix the YAML syntax first")]
+    except OSError as exc:
+        return None, [FlowProblem(Position(str(path), 1, 1), f"cannot read: {exc.strerror}")]
+    if not isinstance(source.data, dict):
+        return None, [
+            FlowProblem(
+                source.position(()),
+                "a flow is a mapping with flow, start and states",
+                "start from an example in flows/",
+            )
+        ]
+    try:
+        spec = FlowSpec.model_validate(source.data)
+    except pydantic.ValidationError as exc:
+        return None, structure_problems(exc, source)
+    flow = Flow(spec, source)
+    from .checks import cross_check  # the second pass needs the loaded flow
+
+    return flow, cross_check(flow, import_actions=import_actions)
+
+
+_ALL_KEYS = sorted(
+    {
+        (field.alias or name)
+        for model in FlowModel.__subclasses__()
+        for name, field in model.model_fields.items()
+    }
+)
+
+
+def structure_problems(error: pydantic.ValidationError, source: Located) -> list[FlowProblem]:
+    """pydantic's errors as positioned flow problems, one per mistake."""
+    problems: list[FlowProblem] = []
+    seen: set[tuple[Position, str]] = set()
+    for item in error.errors():
+        path = _data_path(source.data, item["loc"])
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            key = str(item["loc"][-1])
+            position = source.position(path, key=True)
+            message = f"unknown key {key!r}" + suggest(key, _ALL_KEYS)
+            hint = "check the spelling, or see docs/flows.md for the keys each part takes"
+        elif kind == "missing":
+            position = source.position(path)
+            message = f"missing {item['loc'][-1]!r}"
+            hint = None
+        else:
+            position = source.position(path)
+            message = _describe(item)
+            hint = None
+        if (position, message) not in seen:
+            seen.add((position, message))
+            problems.append(FlowProblem(position, message, hint))
+    return problems
+
+
+def _describe(item: Any) -> str:
+    message = str(item["msg"])
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    where = ".".join(str(p) for p in item["loc"] if not str(p).startswith(("function-", "list[")))
+    if item["type"] == "literal_error":
+        return f"{where}: {message} (got {item['input']!r})"
+    return f"{where}: {message}" if where and item["type"] != "value_error" else message
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> Path_:
+    """The part of pydantic's ``loc`` that exists in the YAML data (shorthands and union
+    tags add steps that have no position of their own)."""
+    path: list[str | int] = []
+    node = data
+    for step in loc:
+        in_mapping = isinstance(node, dict) and step in node
+        in_list = isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+        if in_mapping or in_list:
+            node = node[step]
+        else:
+            if isinstance(node, dict) and isinstance(step, str) and step not in node:
+                path.append(step)  # a missing or unknown key: point at the mapping's key
+            break
+        path.append(step)
+    return tuple(path)

@@ -1,0 +1,110 @@
+"""Turning a flow's message into a tyntec message request addressed to the user.
+
+By default a reply goes to the user on the channel and from the account the user wrote to;
+the flow's ``from`` and ``channels``, then the message's own, override that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..tyntec import messages
+from ..tyntec.models import MessageRequest
+from .conversation import Conversation
+from .spec import FlowSpec, MessageSpec
+
+__all__ = ["USER_CONTEXT_PREFIX", "build_request", "parse_user_context", "user_context"]
+
+USER_CONTEXT_PREFIX = "botkit"
+
+Render = Callable[[str], str]
+Value = Callable[[Any], Any]
+
+
+def user_context(conversation: Conversation) -> str:
+    """The ``userContext`` of messages sent now: which conversation and which state entry,
+    so delivery reports find their way back."""
+    return f"{USER_CONTEXT_PREFIX}|{conversation.flow}|{conversation.user}|{conversation.entry}"
+
+
+def parse_user_context(value: str | None) -> tuple[str, str, int] | None:
+    """``(flow, user, entry)`` from a ``userContext`` botkit set, else None."""
+    if not value:
+        return None
+    parts = value.split("|")
+    if len(parts) != 4 or parts[0] != USER_CONTEXT_PREFIX or not parts[3].isdigit():
+        return None
+    return parts[1], parts[2], int(parts[3])
+
+
+def build_request(
+    message: MessageSpec,
+    *,
+    conversation: Conversation,
+    flow: FlowSpec,
+    render: Render,
+    value: Value,
+) -> MessageRequest:
+    """The request that sends ``message`` to the conversation's user."""
+    configured: list[str] = [*(message.channels or flow.channels or [])]
+    channels = configured or [conversation.channel]
+    senders = _senders(message, conversation, flow, channels)
+    common: dict[str, Any] = {
+        "channels": channels,
+        "from_": senders,
+        "user_context": user_context(conversation),
+    }
+    to = conversation.user
+    sms_text = render(message.sms_text) if message.sms_text else None
+    if message.text is not None:
+        return messages.text(to, render(message.text), **common)
+    if message.url is not None:
+        return messages.url(to, render(message.url), **common)
+    if message.media is not None:
+        caption = render(message.media.caption) if message.media.caption else None
+        return messages.media(
+            to, render(message.media.url), kind=message.media.type, caption=caption,
+            sms_text=sms_text, **common,
+        )  # fmt: skip
+    if message.location is not None:
+        location = message.location
+        return messages.location(
+            to,
+            float(value(location.latitude)),
+            float(value(location.longitude)),
+            name=render(location.name) if location.name else None,
+            address=render(location.address) if location.address else None,
+            sms_text=sms_text,
+            **common,
+        )
+    assert message.template is not None
+    assert message.language is not None
+    return messages.template(
+        to,
+        render(message.template),
+        language=render(message.language),
+        params=[render(p) for p in message.params],
+        policy=message.policy or "deterministic",
+        sms_text=sms_text,
+        **common,
+    )
+
+
+def _senders(
+    message: MessageSpec, conversation: Conversation, flow: FlowSpec, channels: list[str]
+) -> dict[str, str]:
+    senders: dict[str, str] = {}
+    for channel in channels:
+        sender: str | None
+        if isinstance(message.from_, str):
+            sender = message.from_
+        elif isinstance(message.from_, dict) and channel in message.from_:
+            sender = message.from_[channel]
+        else:
+            sender = flow.from_.get(channel)  # type: ignore[call-overload]
+        if sender is None and channel == conversation.channel:
+            sender = conversation.account
+        if sender is not None:
+            senders[channel] = sender
+    return senders

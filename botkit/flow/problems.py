@@ -1,0 +1,46 @@
+"""Flow problems: each one ``file:line:column: what is wrong`` with a hint on what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._source import Position
+
+__all__ = ["FlowError", "FlowProblem", "FlowRuntimeError"]
+
+
+@dataclass(frozen=True)
+class FlowProblem:
+    """One mistake in a flow file."""
+
+    position: Position
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.position}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+class FlowError(Exception):
+    """A flow (or flow test) that cannot be loaded; ``problems`` lists every mistake found."""
+
+    def __init__(self, problems: list[FlowProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class FlowRuntimeError(Exception):
+    """Something failed while a conversation was processed: a template, an action, a send.
+
+    The text names the flow file and line, the flow and the state. The conversation is left as
+    it was before the event.
+    """
+
+    def __init__(self, position: Position, flow: str, state: str | None, message: str) -> None:
+        self.position = position
+        self.flow = flow
+        self.state = state
+        self.message = message
+        where = f"flow {flow!r}" + (f", state {state!r}" if state else "")
+        super().__init__(f"{position}: {where}: {message}")

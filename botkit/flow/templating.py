@@ -1,0 +1,119 @@
+"""``{{ }}`` in flows: Jinja2 in a sandboxed environment, compiled once per distinct string.
+
+Messages render to text. ``set`` values and other places that want a value use
+:meth:`Templates.value`: a string that is one ``{{ expression }}`` keeps the expression's type
+(a number stays a number), anything else renders to text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+__all__ = ["TemplateError", "Templates", "has_template"]
+
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
+
+
+class TemplateError(Exception):
+    """A template failed to compile or to render; ``line`` is within the template."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def has_template(text: str) -> bool:
+    """True when ``text`` contains Jinja syntax (and so needs rendering)."""
+    return "{{" in text or "{%" in text or "{#" in text
+
+
+class Templates:
+    """Compiles and renders flow templates; one per engine, shared by all conversations."""
+
+    def __init__(self) -> None:
+        # StrictUndefined: a typo like `vars.ordr` is an error naming the line, not an empty
+        # string silently sent to a user.
+        self._env = SandboxedEnvironment(
+            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
+        self._templates: dict[str, jinja2.Template] = {}
+        self._expressions: dict[str, Any] = {}
+
+    def check(self, source: str) -> None:
+        """Raise :class:`TemplateError` if ``source`` does not compile."""
+        if has_template(source):
+            self._template(source)
+
+    def check_expression(self, source: str) -> None:
+        """Raise :class:`TemplateError` if ``source`` is not a valid expression."""
+        self._expression(source)
+
+    def render(self, source: str, context: Mapping[str, Any]) -> str:
+        """``source`` rendered to text."""
+        if not has_template(source):
+            return source
+        template = self._template(source)
+        try:
+            return template.render(context)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(str(exc), _error_line(exc)) from None
+        except Exception as exc:  # an error inside an expression, e.g. 1/0
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+
+    def value(self, source: Any, context: Mapping[str, Any]) -> Any:
+        """The value of a ``set`` entry: templates inside lists and mappings are rendered,
+        and a string that is exactly one ``{{ expression }}`` keeps the expression's type."""
+        if isinstance(source, str):
+            single = _SINGLE_EXPRESSION.match(source)
+            if single:
+                return self.evaluate(single.group("expr"), context)
+            return self.render(source, context)
+        if isinstance(source, list):
+            return [self.value(item, context) for item in source]
+        if isinstance(source, dict):
+            return {key: self.value(item, context) for key, item in source.items()}
+        return source
+
+    def evaluate(self, expression: str, context: Mapping[str, Any]) -> Any:
+        """A Jinja expression's value, e.g. ``vars.age >= 18``."""
+        compiled = self._expression(expression)
+        try:
+            result = compiled(**context)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(str(exc)) from None
+        except Exception as exc:
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+        if isinstance(result, jinja2.Undefined):
+            raise TemplateError(f"{expression.strip()!r} is undefined")
+        return result
+
+    def _template(self, source: str) -> jinja2.Template:
+        template = self._templates.get(source)
+        if template is None:
+            try:
+                template = self._env.from_string(source)
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateError(exc.message or str(exc), exc.lineno) from None
+            self._templates[source] = template
+        return template
+
+    def _expression(self, source: str) -> Any:
+        compiled = self._expressions.get(source)
+        if compiled is None:
+            try:
+                compiled = self._env.compile_expression(source, undefined_to_none=False)
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateError(exc.message or str(exc), exc.lineno) from None
+            self._expressions[source] = compiled
+        return compiled
+
+
+def _error_line(exc: jinja2.TemplateError) -> int | None:
+    line = getattr(exc, "lineno", None)
+    return line if isinstance(line, int) else None
