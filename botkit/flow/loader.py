@@ -121,13 +121,15 @@ def _load(
     return flow, cross_check(flow, import_actions=import_actions)
 
 
-_ALL_KEYS = sorted(
-    {
-        (field.alias or name)
-        for model in FlowModel.__subclasses__()
-        for name, field in model.model_fields.items()
-    }
-)
+def _known_keys() -> list[str]:
+    # Computed when needed: flow test models subclass FlowModel too, in another module.
+    return sorted(
+        {
+            (field.alias or name)
+            for model in FlowModel.__subclasses__()
+            for name, field in model.model_fields.items()
+        }
+    )
 
 
 def structure_problems(error: pydantic.ValidationError, source: Located) -> list[FlowProblem]:
@@ -140,7 +142,7 @@ def structure_problems(error: pydantic.ValidationError, source: Located) -> list
         if kind == "extra_forbidden":
             key = str(item["loc"][-1])
             position = source.position(path, key=True)
-            message = f"unknown key {key!r}" + suggest(key, _ALL_KEYS)
+            message = f"unknown key {key!r}" + suggest(key, _known_keys())
             hint = "check the spelling, or see docs/flows.md for the keys each part takes"
         elif kind == "missing":
             position = source.position(path)

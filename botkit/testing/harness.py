@@ -144,9 +144,7 @@ class FlowHarness:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         self._runners.append(runner)
-        server = site._server  # the bound socket tells the port chosen
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[-1][1]  # port 0 asked the OS for a free one; this is it
         return f"http://127.0.0.1:{port}"
 
     def _webhook_app(self) -> web.Application:

@@ -1,31 +1,18 @@
-"""The ``botkit`` command line."""
+"""``botkit sandbox``: run the embedded tyntec sandbox as its own server."""
 
 from __future__ import annotations
 
 import logging
-import os
 
 import click
 from aiohttp import web
 
-from . import __version__
-from .sandbox import DEFAULT_API_KEY, Sandbox
+from ..sandbox import DEFAULT_API_KEY, Sandbox
 
-__all__ = ["main"]
-
-
-@click.group()
-@click.version_option(__version__, prog_name="botkit")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
-def main(verbose: bool) -> None:
-    """botkit: chatbots on tyntec's APIs."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+__all__ = ["sandbox"]
 
 
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8081, show_default=True, type=int, help="Port to listen on.")
 @click.option(
@@ -51,6 +38,8 @@ def sandbox(
     OTP codes it 'sends' are logged and listed at GET /sandbox/otps; POST /sandbox/inbound
     plays a user writing to the bot.
     """
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)  # the OTP codes are shown at INFO
     stand_in = Sandbox(api_key=api_key, webhook_url=webhook_url, sms_webhook_url=sms_webhook_url)
     click.echo(f"botkit sandbox on http://{host}:{port} (apikey: {_masked(api_key)})")
     click.echo(f"notifications go to {webhook_url or '(no webhook set: use --webhook URL)'}")
@@ -60,7 +49,3 @@ def sandbox(
 def _masked(key: str) -> str:
     # The default key is public and worth showing; a real one is not.
     return key if key == DEFAULT_API_KEY else "***"
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main(prog_name=os.path.basename(__file__))

@@ -1,0 +1,117 @@
+"""``botkit validate``, ``botkit graph`` and ``botkit test``: working on flow files."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from ..flow import FlowError, check_flow, load_flow
+from ..flow.graph import GraphvizMissing, dot, mermaid, render_graphviz
+from ..testing.flowtests import collect_flow_tests, discover_flow_tests
+
+__all__ = ["graph", "test", "validate"]
+
+
+def _flow_files(paths: tuple[str, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(
+                p for p in sorted(path.rglob("*.yaml")) if not p.name.endswith(".test.yaml")
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def _importable_cwd() -> None:
+    # Actions are written `bots.module:function`, imported from the project's folder.
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--no-import", is_flag=True, help="Do not import the Python actions a flow calls.")
+def validate(paths: tuple[str, ...], no_import: bool) -> None:
+    """Check flows without running them; every problem as file:line:column."""
+    _importable_cwd()
+    total = 0
+    files = _flow_files(paths)
+    for file in files:
+        problems = check_flow(file, import_actions=not no_import)
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        total += len(problems)
+    if total:
+        click.echo(f"{total} problem(s) in {len(files)} file(s)", err=True)
+        raise SystemExit(1)
+    click.echo(f"{len(files)} flow(s) OK")
+
+
+@click.command()
+@click.argument("flow_path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["mermaid", "dot", "svg", "png"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+def graph(flow_path: str, output_format: str, output: str | None) -> None:
+    """Draw a flow: Mermaid text by default, SVG or PNG through Graphviz."""
+    _importable_cwd()
+    try:
+        flow = load_flow(flow_path, import_actions=False)
+    except FlowError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output_format in ("mermaid", "dot"):
+        text = mermaid(flow) if output_format == "mermaid" else dot(flow)
+        if output:
+            Path(output).write_text(text, encoding="utf-8")
+        else:
+            click.echo(text, nl=False)
+        return
+    try:
+        image = render_graphviz(dot(flow), output_format)
+    except GraphvizMissing as exc:
+        raise click.ClickException(str(exc)) from None
+    if output:
+        Path(output).write_bytes(image)
+    else:
+        sys.stdout.buffer.write(image)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("-v", "--verbose", is_flag=True, help="Show each test's conversation.")
+def test(paths: tuple[str, ...], verbose: bool) -> None:
+    """Run flow tests (*.test.yaml) against the sandbox; default folder: tests/flows."""
+    _importable_cwd()
+    chosen = list(paths) or ["tests/flows"]
+    if not discover_flow_tests(list(chosen)):
+        raise click.ClickException(f"no flow tests (*.test.yaml) in {', '.join(chosen)}")
+    try:
+        tests = collect_flow_tests(list(chosen))
+    except FlowError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+    passed = failed = 0
+    for flow_test in tests:
+        result = asyncio.run(flow_test.run())
+        if result.passed:
+            passed += 1
+            click.echo(f"PASS {flow_test}")
+        else:
+            failed += 1
+            click.echo(f"FAIL {flow_test}\n     {result.failure}")
+        if verbose or not result.passed:
+            for line in result.transcript:
+                click.echo(f"       {line}")
+    click.echo(f"{passed} passed, {failed} failed")
+    if failed:
+        raise SystemExit(1)
