@@ -18,9 +18,16 @@ from .templating import TemplateError, Templates, has_template
 __all__ = ["cross_check", "edges"]
 
 
-def cross_check(flow: Flow, *, import_actions: bool = True) -> list[FlowProblem]:
-    """Every cross-reference problem of a structurally valid flow."""
-    checker = _Checker(flow)
+def cross_check(
+    flow: Flow, *, import_actions: bool = True, known_states: set[str] | None = None
+) -> list[FlowProblem]:
+    """Every cross-reference problem of a structurally valid flow.
+
+    ``known_states`` is given when ``flow`` is what was left of a malformed one: states named
+    there exist (malformed), and the checks that need the whole flow (reachability, ways
+    out, event names) are left for when it is whole.
+    """
+    checker = _Checker(flow, known_states)
     checker.run(import_actions=import_actions)
     return checker.problems
 
@@ -66,13 +73,14 @@ def _rule_label(rule: RuleSpec, fallback: str) -> str:
 
 
 class _Checker:
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: Flow, known_states: set[str] | None) -> None:
         self.flow = flow
         self.spec = flow.spec
         self.problems: list[FlowProblem] = []
         self.templates = Templates()
-        self.state_names = list(self.spec.states)
-        self.has_calls = any(True for _ in self._calls())
+        self.partial = known_states is not None
+        self.state_names = sorted(known_states or set(self.spec.states))
+        self.has_calls = self.partial or any(True for _ in self._calls())
 
     def problem(
         self, path: Path_, message: str, hint: str | None = None, *, key: bool = False
@@ -93,7 +101,7 @@ class _Checker:
         self.problems.sort(key=lambda p: (p.position.line, p.position.column))
 
     def _start(self) -> None:
-        if self.spec.start not in self.spec.states:
+        if self.spec.start not in self.state_names:
             self.problem(
                 ("start",),
                 f"start state {self.spec.start!r} is not defined"
@@ -114,7 +122,7 @@ class _Checker:
 
     def _gotos(self) -> None:
         for path, branch in self._branches():
-            if branch.to not in self.spec.states:
+            if branch.to not in self.state_names:
                 self.problem(
                     path,
                     f"goto {branch.to!r}: no such state" + suggest(branch.to, self.state_names),
@@ -170,7 +178,7 @@ class _Checker:
                 "add a goto, make it ask or wait with on rules, or mark it final: true",
                 key=True,
             )
-        if state.waits and not self._leaves(state) and not state.final:
+        if state.waits and not self._leaves(state) and not state.final and not self.partial:
             self.problem(
                 at,
                 f"state {name!r} has no way out: nothing in it, and no global rule, has a goto",
@@ -220,7 +228,7 @@ class _Checker:
         return bool(own) or any(r.goto for r in self.spec.globals)
 
     def _reachable(self) -> None:
-        if self.spec.start not in self.spec.states:
+        if self.spec.start not in self.spec.states or self.partial:
             return
         targets: dict[str, set[str]] = {}
         for source, target, _ in edges(self.flow):

@@ -111,14 +111,59 @@ def _load(
                 "start from an example in flows/",
             )
         ]
+    from .checks import cross_check  # the second pass needs the loaded flow
+
     try:
         spec = FlowSpec.model_validate(source.data)
     except pydantic.ValidationError as exc:
-        return None, structure_problems(exc, source)
+        problems = structure_problems(exc, source)
+        # Report the second pass's problems too, on the parts that are well-formed: a
+        # developer fixes everything in one round instead of one pass after the other.
+        partial = _partial_spec(source.data)
+        if partial is not None:
+            known = set(source.data.get("states") or {})
+            problems += cross_check(
+                Flow(partial, source), import_actions=import_actions, known_states=known
+            )
+        problems.sort(key=lambda p: (p.position.line, p.position.column))
+        return None, problems
     flow = Flow(spec, source)
-    from .checks import cross_check  # the second pass needs the loaded flow
-
     return flow, cross_check(flow, import_actions=import_actions)
+
+
+def _partial_spec(data: dict[str, Any]) -> FlowSpec | None:
+    """The flow without its malformed states and top-level keys, if anything is left."""
+    states = data.get("states")
+    if not isinstance(states, dict):
+        return None
+    good_states = {}
+    for name, body in states.items():
+        salvaged = _without_broken_keys(StateSpec, body, required=set())
+        if salvaged is not None:
+            good_states[name] = salvaged
+    if not good_states:
+        return None
+    return _without_broken_keys(
+        FlowSpec, {**data, "states": good_states}, required={"flow", "start", "states"}
+    )
+
+
+def _without_broken_keys(model: type[Any], body: Any, *, required: set[str]) -> Any:
+    """``body`` validated as ``model`` after dropping the keys its errors are in."""
+    if not isinstance(body, dict):
+        return None
+    candidate = dict(body)
+    for _ in range(len(candidate) + 1):
+        try:
+            validated = model.model_validate(candidate)
+        except pydantic.ValidationError as exc:
+            broken = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            if not broken or broken & required:
+                return None
+            candidate = {k: v for k, v in candidate.items() if k not in broken}
+            continue
+        return validated if model is FlowSpec else candidate
+    return None
 
 
 def _known_keys() -> list[str]:

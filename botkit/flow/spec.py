@@ -173,7 +173,7 @@ class ConditionSpec(FlowModel):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise ValueError(f"bad regex {value!r}: {exc}") from None
+                raise ValueError(f"bad regex '{value}': {exc}") from None
         return value
 
     @model_validator(mode="before")
@@ -279,15 +279,20 @@ class ExpectSpec(FlowModel):
             return {"kind": kind, kind: argument}
         return value
 
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"bad regex '{value}': {exc}") from None
+        return value
+
     @model_validator(mode="after")
     def _complete(self) -> Self:
-        if self.kind == "regex":
-            if not self.regex:
-                raise ValueError("expect regex needs a pattern: {regex: '^\\d{6}$'}")
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"bad regex {self.regex!r}: {exc}") from None
+        if self.kind == "regex" and not self.regex:
+            raise ValueError("expect regex needs a pattern: {regex: '^\\d{6}$'}")
         if self.kind == "choice" and not self.choice:
             raise ValueError("expect choice needs the choices: {choice: [yes, no]}")
         if self.kind == "media" and self.media is None:

@@ -1,0 +1,193 @@
+"""Flow validation: every mistake reported at once, as file:line:column, with a hint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from botkit.flow import FlowError, check_flow, load_flow
+
+FIVE_MISTAKES = """\
+flow: broken
+start: welcome
+timeout: 10 minutes
+states:
+  welcome:
+    sya: "Hi!"
+    on:
+      - if: {text: ["1"]}
+        goto: ask_ordr
+  ask_order:
+    ask: "Your order number?"
+    expect: {regex: '^(\\d{6}$'}
+    goto: welcome
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_five_mistakes_give_five_positioned_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, FIVE_MISTAKES)
+    result = subprocess.run(
+        [sys.executable, "-m", "botkit", "validate", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith(str(path))]
+    assert [e.split(": ", 1)[0].removeprefix(f"{path}:") for e in errors] == [
+        "3:10", "6:5", "9:15", "11:10", "12:21",
+    ]  # fmt: skip
+    text = "\n".join(errors)
+    assert "bad duration '10 minutes'" in text
+    assert "unknown key 'sya'; did you mean 'say'?" in text
+    assert "goto 'ask_ordr': no such state; did you mean 'ask_order'?" in text
+    assert "asks but does not save the answer" in text
+    assert "bad regex" in text
+    assert "hint:" in result.stderr
+    assert "5 problem(s) in 1 file(s)" in result.stderr
+
+
+def test_structure_errors_stop_before_cross_checks(tmp_path: Path) -> None:
+    # A flow whose structure is wrong is reported as such; the duration mistake and the
+    # unknown key are both there, and nothing crashes on the half-read states.
+    problems = check_flow(write(tmp_path, FIVE_MISTAKES))
+    assert len(problems) == 5
+
+
+@pytest.mark.parametrize(
+    ("flow", "line", "fragment"),
+    [
+        (
+            "flow: x\nstart: nowhere\nstates:\n  a: {final: true}\n",
+            2,
+            "start state 'nowhere' is not defined",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a: {say: hi, goto: a}\n  b: {final: true}\n",
+            5,
+            "state 'b' is never reached",
+        ),
+        ("flow: x\nstart: a\nstates:\n  a: {say: hi}\n", 4, "does nothing after it is entered"),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    say: hi\n    on:\n      - if: timeout\n"
+            "        say: again\n",
+            4,
+            "has no way out",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    say: 'Hi {{ user.name '\n    final: true\n",
+            5,
+            "template error",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    call: nowhere.module:fn\n    final: true\n",
+            5,
+            "cannot import nowhere.module",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    call: botkit.flow:nothing_here\n    final: true\n",
+            5,
+            "has no 'nothing_here'",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    on:\n      - else:\n        say: x\n"
+            "      - if: {text: a}\n        goto: a\n",
+            6,
+            "rules after `else` never run",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    on:\n      - if: timout\n        goto: a\n",
+            6,
+            "unknown event 'timout'; did you mean 'timeout'?",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    ask: name?\n    save: name\n    goto: a\n"
+            "    max_retries: 2\n",
+            8,
+            "has no rule for it",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    say: {template: t}\n    final: true\n",
+            5,
+            "needs a language",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    say: {text: a, url: 'https://b'}\n    final: true\n",
+            5,
+            "exactly one of text, url, media, location, template",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    say: hi\n    expect: email\n    final: true\n",
+            6,
+            "expect belongs to an ask",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    ask: hi\n    expect: {number: {min: 9, max: 1}}\n"
+            "    save: n\n    goto: a\n",
+            6,
+            "min 9 is above max 1",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    ask: hi\n    expect: {media: gif}\n    save: n\n"
+            "    goto: a\n",
+            6,
+            "gif",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    on:\n      - if: {when: 'vars.x >'}\n"
+            "        goto: a\n",
+            6,
+            "template error",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a:\n    set: {'bad name': 1}\n    final: true\n",
+            5,
+            "'bad name' is not a variable name",
+        ),
+        (
+            "flow: x\nstart: a\nstates:\n  a: {final: true}\n  a: {final: true}\n",
+            5,
+            "key 'a' is repeated",
+        ),
+        ("flow: x\nstart: [a\n", 3, "not valid YAML"),
+    ],
+)
+def test_each_mistake(tmp_path: Path, flow: str, line: int, fragment: str) -> None:
+    problems = check_flow(write(tmp_path, flow))
+    assert problems, "expected a problem"
+    matching = [p for p in problems if fragment in p.message]
+    assert matching, [str(p) for p in problems]
+    assert matching[0].position.line == line, str(matching[0])
+
+
+def test_load_flow_raises_with_every_problem(tmp_path: Path) -> None:
+    with pytest.raises(FlowError) as caught:
+        load_flow(write(tmp_path, FIVE_MISTAKES))
+    assert len(caught.value.problems) == 5
+    assert str(caught.value).count("flow.yaml:") == 5
+
+
+def test_environment_variables_in_senders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "flow: x\nstart: a\nfrom: {whatsapp: '${BOT_NUMBER}'}\nstates:\n  a: {final: true}\n"
+    path = write(tmp_path, text)
+    problems = check_flow(path)
+    assert "environment variable BOT_NUMBER is not set" in problems[0].message
+    monkeypatch.setenv("BOT_NUMBER", "4930999")
+    assert load_flow(path).spec.from_ == {"whatsapp": "4930999"}
+
+
+def test_example_flows_are_valid() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "botkit", "validate", "flows"],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "4 flow(s) OK" in result.stdout
