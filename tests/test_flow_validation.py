@@ -28,6 +28,9 @@ states:
 """
 
 
+STATE_A = "flow: x\nstart: a\nstates:\n  a:\n"
+
+
 def write(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
@@ -93,7 +96,7 @@ def test_structure_errors_stop_before_cross_checks(tmp_path: Path) -> None:
             "cannot import nowhere.module",
         ),
         (
-            "flow: x\nstart: a\nstates:\n  a:\n    call: botkit.flow:nothing_here\n    final: true\n",
+            STATE_A + "    call: botkit.flow:nothing_here\n    final: true\n",
             5,
             "has no 'nothing_here'",
         ),
@@ -120,7 +123,7 @@ def test_structure_errors_stop_before_cross_checks(tmp_path: Path) -> None:
             "needs a language",
         ),
         (
-            "flow: x\nstart: a\nstates:\n  a:\n    say: {text: a, url: 'https://b'}\n    final: true\n",
+            STATE_A + "    say: {text: a, url: 'https://b'}\n    final: true\n",
             5,
             "exactly one of text, url, media, location, template",
         ),
@@ -130,7 +133,7 @@ def test_structure_errors_stop_before_cross_checks(tmp_path: Path) -> None:
             "expect belongs to an ask",
         ),
         (
-            "flow: x\nstart: a\nstates:\n  a:\n    ask: hi\n    expect: {number: {min: 9, max: 1}}\n"
+            STATE_A + "    ask: hi\n    expect: {number: {min: 9, max: 1}}\n"
             "    save: n\n    goto: a\n",
             6,
             "min 9 is above max 1",

@@ -132,7 +132,8 @@ def _load(
 
 
 def _partial_spec(data: dict[str, Any]) -> FlowSpec | None:
-    """The flow without its malformed states and top-level keys, if anything is left."""
+    """The flow without its malformed parts (keys that fail, states that cannot be saved),
+    if enough is left to check."""
     states = data.get("states")
     if not isinstance(states, dict):
         return None
@@ -143,26 +144,28 @@ def _partial_spec(data: dict[str, Any]) -> FlowSpec | None:
             good_states[name] = salvaged
     if not good_states:
         return None
-    return _without_broken_keys(
-        FlowSpec, {**data, "states": good_states}, required={"flow", "start", "states"}
-    )
+    required = {"flow", "start", "states"}
+    cleaned = _without_broken_keys(FlowSpec, {**data, "states": good_states}, required=required)
+    return None if cleaned is None else FlowSpec.model_validate(cleaned)
 
 
-def _without_broken_keys(model: type[Any], body: Any, *, required: set[str]) -> Any:
-    """``body`` validated as ``model`` after dropping the keys its errors are in."""
+def _without_broken_keys(
+    model: type[FlowModel], body: Any, *, required: set[str]
+) -> dict[str, Any] | None:
+    """``body`` less the keys that ``model``'s errors are in, once it validates."""
     if not isinstance(body, dict):
         return None
     candidate = dict(body)
     for _ in range(len(candidate) + 1):
         try:
-            validated = model.model_validate(candidate)
+            model.model_validate(candidate)
         except pydantic.ValidationError as exc:
             broken = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
             if not broken or broken & required:
                 return None
             candidate = {k: v for k, v in candidate.items() if k not in broken}
             continue
-        return validated if model is FlowSpec else candidate
+        return candidate
     return None
 
 
