@@ -100,7 +100,9 @@ class Engine:
         flow = self.flows[conversation.flow]
         machine = self._machines[conversation.flow]
         turn = _Turn(self, flow, conversation.copy(), event)
-        model = _Model(turn.conversation.state or flow.spec.start)
+        state = turn.conversation.state
+        # A state removed from a reloaded flow: the turn restarts the conversation.
+        model = _Model(state if state in flow.spec.states else flow.spec.start)
         machine.add_model(model, initial=model.state)
         try:
             await turn.run(model)

@@ -1,0 +1,525 @@
+"""The engine's semantics, each on a small flow, run against the sandbox through the harness."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from botkit.flow import Conversation, Engine, Flow, FlowRuntimeError, UserMessage, load_flow
+from botkit.testing.harness import FlowHarness
+
+MakeFlow = Callable[[str], Flow]
+
+
+@pytest.fixture
+def make_flow(tmp_path: Path) -> MakeFlow:
+    def make(text: str) -> Flow:
+        path = tmp_path / "flow.yaml"
+        path.write_text(textwrap.dedent(text))
+        return load_flow(path)
+
+    return make
+
+
+def said(replies: list) -> list[str]:  # type: ignore[type-arg]
+    return [reply.describe() for reply in replies]
+
+
+MENU = """\
+flow: menu
+start: menu
+states:
+  menu:
+    say: "Pick one"
+    on:
+      - if: {text: [" One ", "1"]}
+        say: "text"
+      - if: {contains: [refund]}
+        say: "contains"
+      - if: {regex: '^#\\d+$'}
+        say: "regex"
+      - if: {media: image}
+        say: "image"
+      - if: {media: any}
+        say: "other media {{ message.media.type }}"
+      - if: {location: true}
+        say: "location {{ message.location.name }}"
+      - if: {when: "message.text == vars.secret"}
+        say: "when"
+      - if: {text: [both], when: "vars.secret == 'x'"}
+        say: "never"
+      - if: {text: [quit]}
+        goto: done
+      - else:
+        say: "else {{ message.text }}"
+    set: {secret: sesame}
+  done: {final: true}
+"""
+
+
+async def test_conditions(make_flow: MakeFlow) -> None:
+    async with FlowHarness(make_flow(MENU)) as chat:
+        assert said(await chat.say("hello")) == ["Pick one"]  # starts, not matched
+        assert said(await chat.say("ONE")) == ["text"]  # trimmed, any case
+        assert said(await chat.say("I want a Refund now")) == ["contains"]
+        assert said(await chat.say("#123")) == ["regex"]
+        image = chat.message(media={"type": "image", "url": "https://x/a.png"})
+        assert said(await chat.send(image)) == ["image"]
+        video = chat.message(media={"type": "video", "url": "https://x/a.mp4"})
+        assert said(await chat.send(video)) == ["other media video"]
+        place = chat.message(location={"latitude": 1.5, "longitude": 2.5, "name": "Home"})
+        assert said(await chat.send(place)) == ["location Home"]
+        assert said(await chat.say("sesame")) == ["when"]
+        assert said(await chat.say("both")) == ["else both"]  # every key must hold
+        assert chat.conversation.entry == 1  # rules without goto never re-enter
+
+
+async def test_entering_runs_set_call_say_then_the_prompt(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: order
+        start: a
+        states:
+          a:
+            set: {count: "{{ 40 + 2 }}", label: "n={{ 40 + 2 }}", items: ["{{ 1 + 1 }}", x]}
+            call: tests.flow_actions:greet_and_report
+            say: "count is {{ vars.count }}"
+            ask: "and the question"
+            save: answer
+            goto: b
+          b:
+            say: "got {{ vars.answer }}"
+            final: true
+    """)
+    async with FlowHarness(flow, name="Ana") as chat:
+        assert said(await chat.say("hi")) == [
+            "Action says hi to Ana on whatsapp in a",
+            "template receipt(1)",
+            "count is 42",
+            "and the question",
+        ]
+        assert chat.conversation.vars == {"count": 42, "label": "n=42", "items": [2, "x"]}
+        assert said(await chat.say("forty-two")) == ["got forty-two"]
+        assert chat.conversation.ended
+
+
+async def test_goto_branches_and_immediate_moves(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: age
+        start: ask_age
+        states:
+          ask_age:
+            ask: "How old are you?"
+            expect: number
+            save: age
+            goto: check
+          check:
+            goto:
+              - if: {when: "vars.age >= 18"}
+                to: adult
+              - else: minor
+          adult: {say: adult, final: true}
+          minor: {say: minor, final: true}
+    """)
+    async with FlowHarness(flow) as chat:
+        await chat.say("hi")
+        assert said(await chat.say("30")) == ["adult"]
+        assert said(await chat.say("again")) == ["How old are you?"]  # after final: anew
+        assert chat.conversation.vars == {}  # fresh variables
+        assert said(await chat.say("12.5")) == ["minor"]
+        assert chat.conversation.vars["age"] == 12.5
+
+
+async def test_a_call_can_name_the_event(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: calls
+        start: amount
+        states:
+          amount:
+            say: "How much?"
+            on:
+              - if: {regex: '^\\d+$'}
+                call: tests.flow_actions:classify
+                say: "noted"
+              - if: big
+                say: "that is a lot"
+                goto: done
+          done: {final: true}
+    """)
+    async with FlowHarness(flow) as chat:
+        await chat.say("hi")
+        assert said(await chat.say("50")) == ["noted"]
+        assert said(await chat.say("500")) == ["noted", "that is a lot"]
+        assert chat.conversation.vars["calls"] == 2
+
+
+async def test_sync_actions_run_off_the_event_loop(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: sync
+        start: a
+        states:
+          a: {call: "tests.flow_actions:blocking_lookup", final: true}
+    """)
+    async with FlowHarness(flow) as chat:
+        await chat.say("hi")
+        assert chat.conversation.vars["thread"] is False
+
+
+@pytest.mark.parametrize(
+    ("expect", "answers", "saved"),
+    [
+        ("{choice: [Monday, Friday]}", ["sunday", " FRIDAY "], "Friday"),
+        ("number", ["ten", "10"], 10),
+        ("{number: {min: 9, max: 17}}", ["8", "17,5", "9"], 9),
+        ("email", ["ana at example", "ana@example.com"], "ana@example.com"),
+        ("phone", ["123", "030 1234567"], "+49301234567"),
+        ("{regex: '^[A-Z]{2}\\d{4}$'}", ["ab1234", "AB1234"], "AB1234"),
+    ],
+)
+async def test_ask_validation_kinds(
+    make_flow: MakeFlow, expect: str, answers: list[str], saved: object
+) -> None:
+    flow = make_flow(f"""\
+        flow: ask
+        start: q
+        states:
+          q:
+            ask: "Question?"
+            expect: {expect}
+            retry: "Again, please."
+            save: answer
+            goto: done
+          done: {{say: "saved", final: true}}
+    """)
+    async with FlowHarness(flow, user="+491701234567") as chat:
+        assert said(await chat.say("hi")) == ["Question?"]  # the first message is not an answer
+        for wrong in answers[:-1]:
+            assert said(await chat.say(wrong)) == ["Again, please."]
+        assert said(await chat.say(answers[-1])) == ["saved"]
+        assert chat.conversation.vars["answer"] == saved
+
+
+async def test_media_and_location_answers_save_the_object(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: docs
+        start: photo
+        states:
+          photo:
+            ask: "Send a photo of the receipt"
+            expect: {media: image}
+            save: receipt
+            goto: where
+          where:
+            ask: "Where are you?"
+            expect: location
+            save: place
+            goto: done
+          done: {final: true}
+    """)
+    async with FlowHarness(flow) as chat:
+        await chat.say("hi")
+        # Without retry, an invalid answer gets the prompt again.
+        assert said(await chat.say("here it is")) == ["Send a photo of the receipt"]
+        photo = {"type": "image", "url": "https://x/r.jpg", "caption": "receipt"}
+        assert said(await chat.send(chat.message(media=photo))) == ["Where are you?"]
+        place = {"latitude": 52.52, "longitude": 13.4, "name": "Berlin"}
+        await chat.send(chat.message(location=place))
+        assert chat.conversation.vars["receipt"] == photo
+        assert chat.conversation.vars["place"] == place
+
+
+async def test_max_retries_then_failed(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: tries
+        start: q
+        states:
+          q:
+            ask: "Yes or no?"
+            expect: {choice: ["yes", "no"]}
+            max_retries: 2
+            save: answer
+            goto: q
+            on:
+              - if: failed
+                say: "giving up"
+                goto: done
+          done: {final: true}
+    """)
+    async with FlowHarness(flow) as chat:
+        await chat.say("hi")
+        assert said(await chat.say("maybe")) == ["Yes or no?"]
+        assert said(await chat.say("perhaps")) == ["giving up"]
+
+
+MESSAGES = """\
+flow: kinds
+start: a
+from: {sms: Shop}
+states:
+  a:
+    say:
+      - "plain"
+      - {url: "https://example.com/{{ vars.page }}"}
+      - {media: {type: document, url: "https://example.com/a.pdf", caption: "Invoice"}}
+      - {location: {latitude: "{{ vars.lat }}", longitude: 7.49, name: tyntec}}
+      - {template: welcome, language: de, params: ["{{ user.name }}", 2]}
+      - {template: legacy, language: en, policy: fallback}
+      - {text: "both ways", channels: [whatsapp, sms]}
+      - {text: "from elsewhere", from: "4930999"}
+    set: {page: offers, lat: 51.5}
+    final: true
+"""
+
+
+async def test_message_kinds_and_routing(make_flow: MakeFlow) -> None:
+    async with FlowHarness(make_flow(MESSAGES), name="Ana", account="4930123") as chat:
+        replies = await chat.say("hi")
+    payloads = [reply.payload for reply in replies]
+    whatsapp = [p.get("whatsapp", {}) for p in payloads]
+    assert whatsapp[0] == {"contentType": "text", "text": "plain", "from": "4930123"}
+    assert whatsapp[1]["text"] == "https://example.com/offers"
+    assert whatsapp[1]["urlPreviewDisplayed"] is True
+    assert whatsapp[2]["media"] == {
+        "type": "document", "url": "https://example.com/a.pdf", "caption": "Invoice",
+    }  # fmt: skip
+    assert whatsapp[3]["location"] == {"latitude": 51.5, "longitude": 7.49, "name": "tyntec"}
+    assert whatsapp[4]["template"] == {
+        "templateId": "welcome",
+        "language": {"policy": "deterministic", "code": "de"},
+        "parameters": [{"default": "Ana"}, {"default": "2"}],
+    }
+    assert whatsapp[5]["template"]["language"]["policy"] == "fallback"
+    assert payloads[6]["channels"] == ["whatsapp", "sms"]
+    assert payloads[6]["sms"] == {"contentType": "text", "text": "both ways", "from": "Shop"}
+    assert whatsapp[7]["from"] == "4930999"
+    # Every message says which conversation and state entry sent it.
+    assert {p["context"]["userContext"] for p in payloads} == {"botkit|kinds|491701234567|1"}
+
+
+TIMED = """\
+flow: timed
+start: a
+timeout: 10m
+states:
+  a:
+    say: "A"
+    on:
+      - if: timeout
+        say: "A timed out"
+      - if: {text: [next]}
+        goto: b
+  b:
+    say: "B"
+    timeout: 30s
+    on:
+      - if: timeout
+        say: "B timed out"
+        goto: a
+"""
+
+
+async def test_timeouts(make_flow: MakeFlow) -> None:
+    async with FlowHarness(make_flow(TIMED)) as chat:
+        await chat.say("hi")
+        assert said(await chat.wait(599)) == []
+        assert said(await chat.wait(1)) == ["A timed out"]
+        assert said(await chat.wait(3600)) == []  # once per wait
+        await chat.say("hmm")  # handled without leaving: the clock starts again
+        assert said(await chat.wait(600)) == ["A timed out"]
+        assert said(await chat.say("next")) == ["B"]
+        # The state's own timeout; moving on starts the next state's wait.
+        assert said(await chat.wait(30)) == ["B timed out", "A"]
+        assert said(await chat.wait(600)) == ["A timed out"]
+
+
+async def test_a_stale_timer_is_ignored(make_flow: MakeFlow) -> None:
+    flow = make_flow(TIMED)
+    engine = Engine([flow])
+    conversation = Conversation(flow="timed", user="49170", state="a", timeout_at=100.0)
+    engine.clock = lambda: 50.0
+    from botkit.flow import Timeout
+
+    outcome = await engine.handle(conversation, Timeout(at=40.0))
+    assert outcome.outbox == []
+    assert outcome.conversation.timeout_at == 100.0
+
+
+async def test_delivery_events_belong_to_the_state_that_sent(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: receipts
+        start: a
+        states:
+          a:
+            say: "Read this"
+            on:
+              - if: seen
+                say: "thanks for reading"
+              - if: delivered
+                set: {delivered: true}
+              - if: {text: [next]}
+                goto: b
+          b:
+            say: "B"
+            on:
+              - if: seen
+                say: "B was seen"
+              - if: {text: [back]}
+                goto: a
+    """)
+    async with FlowHarness(flow) as chat:
+        await chat.say("hi")
+        assert chat.conversation.vars == {"delivered": True}
+        assert said(await chat.report("seen")) == ["thanks for reading"]
+        await chat.say("next")
+        first_message = chat.sent[0]
+        chat.sent.append(first_message)  # report on a message of the earlier state
+        assert said(await chat.report("seen")) == []
+
+
+async def test_undelivered_is_reported(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: dlr
+        start: a
+        states:
+          a:
+            say: "hello"
+            on:
+              - if: undelivered
+                say: {text: "by sms", channels: [sms]}
+                goto: done
+          done: {final: true}
+    """)
+    async with FlowHarness(flow) as chat:
+        chat.sandbox.chat.make_undeliverable(chat.user, "whatsapp")
+        replies = await chat.say("hi")
+        assert [r.channels for r in replies] == [["whatsapp"], ["sms"]]
+
+
+OTP = """\
+flow: otp
+start: verify
+states:
+  verify:
+    otp:
+      number: "{{ user.number }}"
+      prompt: "Code?"
+      invalid: "Wrong code."
+      resent: "Sent again."
+    on:
+      - if: verified
+        say: "verified"
+        goto: done
+      - if: failed
+        say: "failed"
+        goto: done
+  done: {final: true}
+"""
+
+
+async def test_otp_outcomes(make_flow: MakeFlow) -> None:
+    async with FlowHarness(make_flow(OTP)) as chat:
+        assert said(await chat.say("hi")) == ["Code?"]
+        otp = chat.sandbox.twofa.otps[chat.conversation.otp_id or ""]
+        assert otp.number == "+491701234567"
+        assert said(await chat.say("resend")) == ["Sent again."]
+        assert said(await chat.say("0000" if otp.code != "0000" else "1111")) == ["Wrong code."]
+        assert said(await chat.say(otp.code)) == ["verified"]
+    async with FlowHarness(make_flow(OTP)) as chat:
+        await chat.say("hi")
+        code = chat.otp_code()
+        chat.sandbox.clock.advance(301)  # the OTP expires
+        assert said(await chat.say(code or "")) == ["failed"]
+
+
+async def test_an_otp_check_replayed_after_success_still_verifies(make_flow: MakeFlow) -> None:
+    flow = make_flow(OTP)
+    async with FlowHarness(flow) as chat:
+        await chat.say("hi")
+        before = chat.conversation
+        code = chat.otp_code() or ""
+        await chat.say(code)
+        # A crash before the result was stored: the same event is processed again from the
+        # old snapshot, and the 2FA API now answers 410 for the used code.
+        assert chat.engine is not None
+        replay = await chat.engine.handle(before, chat.message(text=code))
+        assert [r.to_payload()["whatsapp"]["text"] for r in replay.outbox] == ["verified"]
+
+
+async def test_an_invalid_number_fails_the_otp_step(make_flow: MakeFlow) -> None:
+    flow = make_flow(OTP.replace('"{{ user.number }}"', '"12"'))
+    async with FlowHarness(flow) as chat:
+        assert said(await chat.say("hi")) == ["failed"]
+
+
+async def test_runtime_errors_name_flow_state_and_line(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: oops
+        start: a
+        states:
+          a:
+            say: "Hi"
+            on:
+              - if: {text: [x]}
+                say: "{{ vars.missing }}"
+              - if: {text: [y]}
+                call: tests.flow_actions:explode
+              - if: {text: [z]}
+                call: tests.flow_actions:return_number
+              - if: {text: [bye]}
+                goto: a
+    """)
+    engine = Engine([flow])
+    started = await engine.handle(
+        Conversation("oops", "4917"), UserMessage("4917", to="4930", text="hi")
+    )
+    conversation = started.conversation
+    with pytest.raises(FlowRuntimeError) as caught:
+        await engine.handle(conversation, UserMessage("4917", to="4930", text="x"))
+    assert str(caught.value).startswith(f"{flow.file}:8:")
+    assert "flow 'oops', state 'a'" in str(caught.value)
+    assert "has no attribute 'missing'" in str(caught.value)
+    with pytest.raises(FlowRuntimeError, match="raised RuntimeError: the order system is down"):
+        await engine.handle(conversation, UserMessage("4917", to="4930", text="y"))
+    with pytest.raises(FlowRuntimeError, match="return an event name or None"):
+        await engine.handle(conversation, UserMessage("4917", to="4930", text="z"))
+    assert conversation.state == "a"  # the snapshot given is untouched
+    assert conversation.version == 1
+
+
+async def test_one_machine_per_flow_holds_no_conversations(make_flow: MakeFlow) -> None:
+    flow = make_flow(MENU)
+    engine = Engine([flow])
+    machine = engine._machines["menu"]
+    conversation = Conversation("menu", "4917")
+    for user in ("4917", "4918", "4919"):
+        outcome = await engine.handle(
+            Conversation("menu", user), UserMessage(user, to="4930", text="hi")
+        )
+        assert outcome.conversation.state == "menu"
+    outcome = await engine.handle(conversation, UserMessage("4917", to="4930", text="1"))
+    assert len(engine._machines) == 1
+    assert machine.models == []  # every conversation was detached again
+
+
+async def test_a_removed_state_restarts_the_conversation(make_flow: MakeFlow) -> None:
+    engine = Engine([make_flow(MENU)])
+    old = Conversation("menu", "4917", state="gone_in_new_version", vars={"x": 1})
+    outcome = await engine.handle(old, UserMessage("4917", to="4930", text="hello"))
+    assert outcome.conversation.state == "menu"
+    assert outcome.notes == ["state 'gone_in_new_version' no longer exists; restarting"]
+
+
+async def test_a_flow_that_loops_without_waiting_is_stopped(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: loop
+        start: a
+        states:
+          a: {goto: b}
+          b: {goto: a}
+    """)
+    with pytest.raises(FlowRuntimeError, match="loops without waiting"):
+        await Engine([flow]).handle(
+            Conversation("loop", "1"), UserMessage("1", to="4930", text="hi")
+        )
