@@ -12,7 +12,7 @@ from typing import Any
 from ._source import Path_
 from .loader import Flow
 from .problems import FlowProblem
-from .spec import EVENTS, BranchSpec, MessageSpec, RuleSpec, StateSpec, suggest
+from .spec import EVENTS, BranchSpec, ConditionSpec, MessageSpec, RuleSpec, StateSpec, suggest
 from .templating import TemplateError, Templates, has_template
 
 __all__ = ["cross_check", "edges"]
@@ -35,14 +35,29 @@ def cross_check(
 def edges(flow: Flow) -> Iterator[tuple[str, str, str]]:
     """Every possible move ``(source, target, why)``; a global's source is ``*``."""
     for index, rule in enumerate(flow.spec.globals):
-        for branch in rule.goto or []:
-            yield "*", branch.to, _rule_label(rule, f"global {index + 1}")
+        for branch, extra in _branches(rule.goto):
+            yield "*", branch.to, _join(_rule_label(rule, f"global {index + 1}"), extra)
     for name, state in flow.spec.states.items():
-        for branch in state.goto or []:
-            yield name, branch.to, _goto_label(state)
+        for branch, extra in _branches(state.goto):
+            yield name, branch.to, _join(_goto_label(state), extra)
         for index, rule in enumerate(state.on):
-            for branch in rule.goto or []:
-                yield name, branch.to, _rule_label(rule, f"rule {index + 1}")
+            for branch, extra in _branches(rule.goto):
+                yield name, branch.to, _join(_rule_label(rule, f"rule {index + 1}"), extra)
+
+
+def _branches(goto: list[BranchSpec] | None) -> Iterator[tuple[BranchSpec, str]]:
+    branches = goto or []
+    for branch in branches:
+        if len(branches) == 1 and branch.if_ is None:
+            yield branch, ""
+        elif branch.if_ is None:
+            yield branch, "else"
+        else:
+            yield branch, _condition_label(branch.if_) or "if"
+
+
+def _join(*labels: str) -> str:
+    return ", ".join(label for label in labels if label)
 
 
 def _goto_label(state: StateSpec) -> str:
@@ -56,9 +71,12 @@ def _goto_label(state: StateSpec) -> str:
 def _rule_label(rule: RuleSpec, fallback: str) -> str:
     if rule.else_:
         return "else"
-    condition = rule.if_
-    if condition is None:
+    if rule.if_ is None:
         return fallback
+    return _condition_label(rule.if_) or fallback
+
+
+def _condition_label(condition: ConditionSpec) -> str:
     if condition.event:
         return condition.event
     if condition.text:
@@ -69,7 +87,7 @@ def _rule_label(rule: RuleSpec, fallback: str) -> str:
             return f"{key} {value if not isinstance(value, list) else ', '.join(value)}"
     if condition.location:
         return "location"
-    return fallback
+    return ""
 
 
 class _Checker:
