@@ -5,7 +5,7 @@ from .conversation import Conversation
 from .engine import Engine, Outcome
 from .events import DeliveryUpdate, Event, Timeout, UserMessage
 from .loader import Flow, check_flow, load_flow
-from .outgoing import parse_user_context, user_context
+from .outgoing import delivery_update, parse_user_context, user_context
 from .problems import FlowError, FlowProblem, FlowRuntimeError
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "User",
     "UserMessage",
     "check_flow",
+    "delivery_update",
     "load_flow",
     "parse_user_context",
     "user_context",

@@ -7,14 +7,21 @@ the flow's ``from`` and ``channels``, then the message's own, override that.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from ..tyntec import messages
-from ..tyntec.models import MessageRequest
+from ..tyntec.models import MessageRequest, MessageStatus
 from .conversation import Conversation
+from .events import DeliveryUpdate
 from .spec import FlowSpec, MessageSpec
 
-__all__ = ["USER_CONTEXT_PREFIX", "build_request", "parse_user_context", "user_context"]
+__all__ = [
+    "USER_CONTEXT_PREFIX",
+    "build_request",
+    "delivery_update",
+    "parse_user_context",
+    "user_context",
+]
 
 USER_CONTEXT_PREFIX = "botkit"
 
@@ -36,6 +43,26 @@ def parse_user_context(value: str | None) -> tuple[str, str, int] | None:
     if len(parts) != 4 or parts[0] != USER_CONTEXT_PREFIX or not parts[3].isdigit():
         return None
     return parts[1], parts[2], int(parts[3])
+
+
+_DELIVERY_KINDS: dict[str, Literal["delivered", "seen", "undelivered"]] = {
+    "delivered": "delivered",
+    "seen": "seen",
+    "failed": "undelivered",
+    "channelFailed": "undelivered",  # one channel of a chain failed
+}
+
+
+def delivery_update(status: MessageStatus) -> tuple[str, str, DeliveryUpdate] | None:
+    """``(flow, user, event)`` for a status notification of a message botkit sent, when it
+    is one a conversation hears about (delivered, seen, failed, channelFailed)."""
+    kind = _DELIVERY_KINDS.get(status.kind)
+    target = parse_user_context(status.user_context)
+    if kind is None or target is None:
+        return None
+    flow, user, entry = target
+    details = status.details.to_payload() if status.details else {}
+    return flow, user, DeliveryUpdate(kind, entry, status.message_id, details)
 
 
 def build_request(

@@ -17,27 +17,19 @@ from aiohttp import web
 
 from ..flow import (
     Conversation,
-    DeliveryUpdate,
     Engine,
     Event,
     Flow,
     Timeout,
     UserMessage,
-    parse_user_context,
 )
 from ..flow._source import Position
+from ..flow.outgoing import delivery_update
 from ..sandbox import DEFAULT_BOT_NUMBER, Clock, Notifier, Sandbox
 from ..tyntec import RetryPolicy, TyntecClient
 from ..tyntec.models import MessageRequest, MessageStatus, parse_event
 
 __all__ = ["BotMessage", "FlowHarness"]
-
-_DELIVERY_KINDS = {
-    "delivered": "delivered",
-    "seen": "seen",
-    "failed": "undelivered",
-    "channelFailed": "undelivered",
-}
 
 
 @dataclass(frozen=True)
@@ -237,13 +229,10 @@ class FlowHarness:
         notification = parse_event(payload)
         if not isinstance(notification, MessageStatus):
             return None
-        kind = _DELIVERY_KINDS.get(notification.kind)
-        if notification.kind == "channelFailed":
-            return None  # intermediate: the chain goes on; `failed` is final
-        target = parse_user_context(notification.user_context)
-        if kind is None or target is None or target[:2] != (self.flow.name, self.user):
+        found = delivery_update(notification)
+        if found is None or found[:2] != (self.flow.name, self.user):
             return None
-        return DeliveryUpdate(kind, target[2], notification.message_id)  # type: ignore[arg-type]
+        return found[2]
 
     def transcript(self) -> Sequence[BotMessage]:
         return tuple(self.sent)
