@@ -9,6 +9,7 @@ import click
 from .. import __version__
 from ._flows import graph, test, validate
 from ._sandbox import sandbox
+from ._serve import serve
 
 __all__ = ["main"]
 
@@ -27,5 +28,5 @@ def main(verbose: bool) -> None:
         logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
-for command in (sandbox, validate, graph, test):
+for command in (sandbox, serve, validate, graph, test):
     main.add_command(command)

@@ -33,7 +33,7 @@ from .events import DeliveryUpdate, Event, Timeout, UserMessage
 from .loader import Flow
 from .matching import check_answer, condition_matches
 from .outgoing import build_request
-from .problems import FlowRuntimeError
+from .problems import FlowRuntimeError, TemporaryFailure
 from .spec import BranchSpec, MessageSpec, RuleSpec, StateSpec
 from .templating import TemplateError, Templates
 
@@ -355,12 +355,12 @@ class _Turn:
             )
         except APIError as exc:
             if exc.status >= 500:
-                raise self._error(at, f"the 2FA API failed: {exc}") from exc
+                raise self._error(at, f"the 2FA API failed: {exc}", transient=True) from exc
             self.note(f"OTP to {number} refused: {exc}")
             await self._named("failed")
             return
         except TyntecError as exc:
-            raise self._error(at, f"the 2FA API is unreachable: {exc}") from exc
+            raise self._error(at, f"the 2FA API is unreachable: {exc}", transient=True) from exc
         self.conversation.otp_id = sent.otp_id
         self._say(state.otp.prompt, (*at, "prompt"))
 
@@ -385,12 +385,12 @@ class _Turn:
             check = await api.two_factor.otp.check(otp_id, code)
         except APIError as exc:
             if exc.status >= 500:
-                raise self._error(at, f"the 2FA API failed: {exc}") from exc
+                raise self._error(at, f"the 2FA API failed: {exc}", transient=True) from exc
             self.note(f"OTP {otp_id}: {exc}")
             await self._named("failed")
             return
         except TyntecError as exc:
-            raise self._error(at, f"the 2FA API is unreachable: {exc}") from exc
+            raise self._error(at, f"the 2FA API is unreachable: {exc}", transient=True) from exc
         outcome = check.outcome
         # A check replayed after a crash finds the OTP already verified (410 with status
         # VERIFIED): that is the user's success, not a failure.
@@ -480,6 +480,8 @@ class _Turn:
                 result = await asyncio.to_thread(action, context)
         except FlowRuntimeError:
             raise
+        except TemporaryFailure as exc:
+            raise self._error(at, f"action {target} asks to retry: {exc}", transient=True) from exc
         except Exception as exc:
             raise self._error(at, f"action {target} raised {type(exc).__name__}: {exc}") from exc
         for item in context.sent:
@@ -523,9 +525,13 @@ class _Turn:
         self.outcome.notes.append(text)
         log.info("%s %s: %s", self.flow.name, self.conversation.user, text)
 
-    def _error(self, at: Path, message: str) -> FlowRuntimeError:
+    def _error(self, at: Path, message: str, *, transient: bool = False) -> FlowRuntimeError:
         return FlowRuntimeError(
-            self.flow.position(*at), self.flow.name, self.conversation.state, message
+            self.flow.position(*at),
+            self.flow.name,
+            self.conversation.state,
+            message,
+            transient=transient,
         )
 
 

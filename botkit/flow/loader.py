@@ -49,20 +49,25 @@ class Flow:
         """The Python function a ``call: module:function`` names (imported once)."""
         found = self.actions.get(target)
         if found is None:
-            found = self.actions[target] = resolve_action(target)
+            # A project keeps flows/ and bots/ side by side: the flow's folder's parent is
+            # where its actions are found, wherever the command runs from.
+            project = Path(self.file).resolve().parent.parent
+            found = self.actions[target] = resolve_action(target, project)
         return found
 
 
-def resolve_action(target: str) -> Action:
-    """Import ``module:function``. The working directory is importable, so a project's
-    ``bots/`` package is found. Raises ``ValueError`` saying what is wrong."""
+def resolve_action(target: str, project: Path | None = None) -> Action:
+    """Import ``module:function``. The working directory (and ``project``, if given) is
+    importable, so a project's ``bots/`` package is found. Raises ``ValueError`` saying what
+    is wrong."""
     module_name, _, function_name = target.partition(":")
     if not module_name or not function_name:
         raise ValueError(
             f"call {target!r} must be written module:function, like bots.support:lookup"
         )
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
+    for folder in (Path.cwd(), project):
+        if folder is not None and str(folder) not in sys.path:
+            sys.path.append(str(folder))
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import-time error of user code is a problem to report

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ._source import Position
 
-__all__ = ["FlowError", "FlowProblem", "FlowRuntimeError"]
+__all__ = ["FlowError", "FlowProblem", "FlowRuntimeError", "TemporaryFailure"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,11 @@ class FlowError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class TemporaryFailure(Exception):
+    """Raise it from an action when the event should be processed again later (a backend is
+    down): the conversation stays as it was and the server retries the event."""
+
+
 class FlowRuntimeError(Exception):
     """Something failed while a conversation was processed: a template, an action, a send.
 
@@ -37,10 +42,20 @@ class FlowRuntimeError(Exception):
     it was before the event.
     """
 
-    def __init__(self, position: Position, flow: str, state: str | None, message: str) -> None:
+    def __init__(
+        self,
+        position: Position,
+        flow: str,
+        state: str | None,
+        message: str,
+        *,
+        transient: bool = False,
+    ) -> None:
         self.position = position
         self.flow = flow
         self.state = state
         self.message = message
+        self.transient = transient
+        """True when trying the same event again later may succeed (a network failure)."""
         where = f"flow {flow!r}" + (f", state {state!r}" if state else "")
         super().__init__(f"{position}: {where}: {message}")

@@ -58,6 +58,8 @@ def _expand_env(value: Any) -> Any:
     """``${NAME}`` in senders is replaced by the environment variable, at load time."""
     if isinstance(value, dict):
         return {key: _expand_env(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(item) for item in value]
     if not isinstance(value, str):
         return value
 
@@ -357,6 +359,7 @@ class FlowSpec(FlowModel):
     vars: dict[str, Any] = Field(default_factory=dict)
     from_: dict[Channel, str] = Field(default_factory=dict, alias="from")
     channels: list[Channel] | None = None
+    accounts: dict[Channel, list[str]] | None = None
     globals: list[RuleSpec] = Field(default_factory=list)
     states: dict[str, StateSpec] = Field(min_length=1)
 
@@ -371,3 +374,14 @@ class FlowSpec(FlowModel):
     @classmethod
     def _channels_list(cls, value: Any) -> Any:
         return None if value is None else _as_list(value)
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _account_lists(cls, value: Any) -> Any:
+        # {whatsapp: "4930123"} or {whatsapp: [..]}; numbers may be written as numbers.
+        if not isinstance(value, dict):
+            return value
+        expanded = _expand_env(
+            {k: _as_strings(v) if not isinstance(v, str) else v for k, v in value.items()}
+        )
+        return {k: _as_list(v) for k, v in expanded.items()}

@@ -1,0 +1,75 @@
+"""``botkit serve``: run flows behind tyntec's webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+from ..flow import FlowError
+from ..server.routing import RoutingError
+from ..server.runner import ServeOptions
+from ..server.runner import serve as run_server
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--db", default="botkit.db", show_default=True, type=click.Path(path_type=Path),
+    envvar="BOTKIT_DB", help="The SQLite database (conversations, inbox, outbox).",
+)  # fmt: skip
+@click.option("--api-url", envvar="TYNTEC_API_URL", help="tyntec's API root.")
+@click.option("--api-key", envvar="TYNTEC_API_KEY", help="tyntec API key.")
+@click.option(
+    "--webhook-token", envvar="BOTKIT_WEBHOOK_TOKEN",
+    help="Require this token (?token= or Authorization: Bearer) on the webhooks.",
+)  # fmt: skip
+@click.option("--sandbox", is_flag=True, help="Run the embedded tyntec sandbox and use it.")
+@click.option("--sandbox-port", type=int, help="The sandbox's port (default: --port + 1).")
+@click.option(
+    "--durability", type=click.Choice(["full", "normal"]), default="full", show_default=True,
+    help="SQLite synchronous mode: full survives power loss, normal a process crash.",
+)  # fmt: skip
+@click.option("--shutdown-timeout", default=10.0, show_default=True, type=float)
+def serve(
+    paths: tuple[Path, ...],
+    host: str,
+    port: int,
+    db: Path,
+    api_url: str | None,
+    api_key: str | None,
+    webhook_token: str | None,
+    sandbox: bool,
+    sandbox_port: int | None,
+    durability: str,
+    shutdown_timeout: float,
+) -> None:
+    """Serve flows (files or folders) on tyntec's webhooks: POST /webhook, POST /webhook/sms,
+    GET /healthz, GET /metrics."""
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger("botkit").setLevel(logging.INFO)  # one line per event handled
+    if not sandbox and not api_key:
+        raise click.UsageError("give --api-key (or TYNTEC_API_KEY), or use --sandbox")
+    options = ServeOptions(
+        flows=list(paths),
+        host=host,
+        port=port,
+        db=db,
+        api_url=api_url,
+        api_key=api_key,
+        webhook_token=webhook_token,
+        sandbox=sandbox,
+        sandbox_port=sandbox_port,
+        durability="full" if durability == "full" else "normal",
+        shutdown_timeout=shutdown_timeout,
+    )
+    try:
+        asyncio.run(run_server(options))
+    except (FlowError, RoutingError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None

@@ -1,0 +1,6 @@
+"""The webhook server: tyntec's notifications in, conversations run, replies out."""
+
+from .app import DEFAULT_MAX_BODY, BotServer
+from .routing import Router, RoutingError
+
+__all__ = ["DEFAULT_MAX_BODY", "BotServer", "Router", "RoutingError"]

@@ -1,0 +1,209 @@
+"""The bot's HTTP side: the webhooks tyntec posts to, health and metrics, and the lifetime of
+the workers behind them (processor, sender, timers).
+
+A webhook answers 2xx only once the event is committed to the database; the work happens
+after the answer, so tyntec never waits on a flow and never retries because of one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ..flow import Conversation, Engine, Flow
+from ..store import NewEvent, Store
+from ..tyntec import TyntecClient
+from ..tyntec.models import MessageStatus, parse_event
+from .intake import BadNotification, chat_notification, inbound_sms
+from .metrics import Metrics
+from .processor import Processor
+from .routing import Router
+from .sender import Sender
+from .timers import TimerLoop
+
+__all__ = ["DEFAULT_MAX_BODY", "BotServer"]
+
+log = logging.getLogger("botkit.server")
+
+DEFAULT_MAX_BODY = 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
+    """An RFC 7807 answer."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/problem+json"
+    )
+
+
+class BotServer:
+    """Everything ``botkit serve`` runs in one process.
+
+    >>> server = BotServer(flows, store, api, webhook_token="s3cret")  # doctest: +SKIP
+    >>> web.run_app(server.app())  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        flows: list[Flow],
+        store: Store,
+        api: TyntecClient,
+        *,
+        webhook_token: str | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        clock: Callable[[], float] = time.time,
+        shutdown_timeout: float = 10.0,
+        send_retry_delay: float = 1.0,
+    ) -> None:
+        self.flows = flows
+        self.store = store
+        self.api = api
+        self.clock = clock
+        self.max_body = max_body
+        self.shutdown_timeout = shutdown_timeout
+        self._token = webhook_token
+        self.router = Router(flows)
+        self.metrics = Metrics()
+        self.engine = Engine(flows, api, clock=clock)
+        self.sender = Sender(store, api, self.metrics, clock=clock, base_delay=send_retry_delay)
+        self.processor = Processor(
+            store, self.engine, self.metrics, on_turn=self._after_turn, clock=clock
+        )
+        self.timers = TimerLoop(store, self.processor.notify, clock=clock)
+        self.ready = False
+
+    def app(self) -> web.Application:
+        app = web.Application(
+            client_max_size=self.max_body, middlewares=[self._problems, self._authenticate]
+        )
+        app.router.add_post("/webhook", self.chat_webhook)
+        app.router.add_post("/webhook/sms", self.sms_webhook)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics_endpoint)
+        app.cleanup_ctx.append(self._lifetime)
+        return app
+
+    async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
+        await self.start()
+        yield
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open the store and the client; pick up work left by the last run."""
+        await self.store.open()
+        await self.api.open()
+        await self.processor.start()
+        await self.sender.start()
+        self.timers.start()
+        self.ready = True
+        log.info("botkit server ready: flows %s", ", ".join(f.name for f in self.flows))
+
+    async def stop(self) -> None:
+        """Finish what is in flight and send what is due, within ``shutdown_timeout``."""
+        self.ready = False
+        deadline = self.clock() + self.shutdown_timeout
+        await self.timers.stop()
+        await self.processor.workers.close(max(0.0, deadline - self.clock()))
+        await self.sender.flush(max(0.0, deadline - self.clock()))
+        await self.sender.close(max(0.0, deadline - self.clock()))
+        await self.api.close()
+        await self.store.close()
+        log.info("botkit server stopped")
+
+    def _after_turn(self, conversation: Conversation, outbox_ids: list[int]) -> None:
+        if outbox_ids:
+            self.sender.notify((conversation.flow, conversation.user))
+        if conversation.timeout_at is not None:
+            self.timers.deadline_changed()
+
+    # -- middlewares ------------------------------------------------------------------------
+
+    @web.middleware
+    async def _problems(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            self.metrics.count("botkit_events_rejected_total", reason="too_large")
+            return problem(413, "Payload Too Large", f"bodies are limited to {self.max_body} bytes")
+        except web.HTTPNotFound:
+            return problem(404, "Not Found", f"no such endpoint: {request.path}")
+        except web.HTTPMethodNotAllowed:
+            return problem(405, "Method Not Allowed", f"{request.method} is not allowed here")
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self._token is None or not request.path.startswith("/webhook"):
+            return await handler(request)
+        given = request.query.get("token", "")
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            given = header.removeprefix("Bearer ").strip()
+        if secrets.compare_digest(given.encode(), self._token.encode()):
+            return await handler(request)
+        self.metrics.count("botkit_events_rejected_total", reason="unauthorized")
+        return problem(401, "Unauthorized", "a valid webhook token is required")
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    async def chat_webhook(self, request: web.Request) -> web.StreamResponse:
+        """Chat API notifications: MoMessage, MessageStatus::*, WhatsAppGroupEvent::*."""
+        known = set(self.engine.flows)
+        return await self._intake(request, lambda body: chat_notification(body, self.router, known))
+
+    async def sms_webhook(self, request: web.Request) -> web.StreamResponse:
+        """Inbound SMS of the Messaging API."""
+        return await self._intake(request, lambda body: inbound_sms(body, self.router))
+
+    async def _intake(
+        self, request: web.Request, to_event: Callable[[Any], NewEvent]
+    ) -> web.StreamResponse:
+        if not self.ready:
+            return problem(503, "Service Unavailable", "the bot is starting or stopping")
+        try:
+            body = json.loads(await request.read())
+        except ValueError as exc:
+            self.metrics.count("botkit_events_rejected_total", reason="invalid_json")
+            return problem(400, "Invalid JSON", f"the body is not JSON: {exc}")
+        try:
+            event = to_event(body)
+        except BadNotification as exc:
+            self.metrics.count("botkit_events_rejected_total", reason="invalid")
+            return problem(400, "Invalid notification", exc.detail, errors=exc.errors)
+        (new,) = await self.store.accept([event], now=self.clock())
+        if not new:
+            self.metrics.count("botkit_events_duplicate_total")
+            return web.json_response({"accepted": False, "duplicate": True})
+        self.metrics.count("botkit_events_received_total", kind=event.kind)
+        if event.kind in ("status", "delivery"):
+            await self._record_status(event)
+        if event.flow is not None and event.user is not None:
+            self.processor.notify((event.flow, event.user))
+        return web.json_response({"accepted": True})
+
+    async def _record_status(self, event: NewEvent) -> None:
+        status = parse_event(event.payload)
+        if isinstance(status, MessageStatus):
+            await self.store.record_delivery(status.message_id, status.kind, now=self.clock())
+
+    async def healthz(self, request: web.Request) -> web.StreamResponse:
+        if not self.ready:
+            return web.json_response({"status": "unavailable"}, status=503)
+        return web.json_response({"status": "ok", "flows": [f.name for f in self.flows]})
+
+    async def metrics_endpoint(self, request: web.Request) -> web.StreamResponse:
+        stats = await self.store.stats()
+        text = self.metrics.render(
+            [
+                ("botkit_active_conversations", stats.active_conversations),
+                ("botkit_inbox_pending", stats.inbox_pending),
+                ("botkit_outbox_pending", stats.outbox_pending),
+            ]
+        )
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")

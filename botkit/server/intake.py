@@ -1,0 +1,93 @@
+"""Turning what arrives at the webhooks into inbox events: validated, routed, keyed for
+de-duplication. tyntec retries whatever it does not get a 2xx for, so the keys are what makes
+a retry harmless: a MoMessage by its messageId, a status by messageId and status (a
+tyntecEcho echo shares its messageId with the message that caused it, so the kind is part of
+the key)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pydantic
+
+from ..flow import delivery_update
+from ..store import NewEvent
+from ..tyntec.models import (
+    InboundMessage,
+    MessageStatus,
+    MoMessage,
+    UnknownEvent,
+    WhatsAppGroupEvent,
+    parse_event,
+)
+from .routing import Router, digits
+
+__all__ = ["BadNotification", "chat_notification", "inbound_sms", "timeout_event"]
+
+
+class BadNotification(ValueError):
+    """A body that is not a notification; ``detail`` says why, for the 400 answer."""
+
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+def _invalid(error: pydantic.ValidationError, what: str) -> BadNotification:
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": str(e["msg"])}
+        for e in error.errors()
+    ]
+    listed = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return BadNotification(f"not a valid {what}: {listed}", errors)
+
+
+def chat_notification(payload: Any, router: Router, known_flows: set[str]) -> NewEvent:
+    """An inbox event for a Chat API notification (MoMessage, MessageStatus, group event)."""
+    if not isinstance(payload, dict):
+        raise BadNotification("the body must be a JSON object")
+    try:
+        event = parse_event(payload)
+    except pydantic.ValidationError as exc:
+        raise _invalid(exc, str(payload.get("event") or "notification")) from None
+    if isinstance(event, MoMessage):
+        # A message into a group is answered in the group: the group is the conversation.
+        user = digits(event.group_id or event.from_)
+        flow = router.flow_for(event.channel, event.to)
+        return NewEvent(f"mo:{event.message_id}", "message", payload, flow, user if flow else None)
+    if isinstance(event, MessageStatus):
+        key = f"status:{event.message_id}:{event.event}"
+        found = delivery_update(event)
+        if found is not None and found[0] in known_flows:
+            return NewEvent(key, "delivery", payload, found[0], found[1])
+        return NewEvent(key, "status", payload)
+    if isinstance(event, WhatsAppGroupEvent):
+        return NewEvent(f"group:{_fingerprint(payload)}", "group", payload)
+    assert isinstance(event, UnknownEvent)
+    return NewEvent(f"unknown:{_fingerprint(payload)}", "unknown", payload)
+
+
+def inbound_sms(payload: Any, router: Router) -> NewEvent:
+    """An inbox event for an inbound SMS of the Messaging API."""
+    if not isinstance(payload, dict):
+        raise BadNotification("the body must be a JSON object")
+    try:
+        message = InboundMessage.model_validate(payload)
+    except pydantic.ValidationError as exc:
+        raise _invalid(exc, "InboundMessage") from None
+    flow = router.flow_for("sms", message.to)
+    user = digits(message.from_) if flow else None
+    return NewEvent(f"sms:{message.request_id}", "sms", payload, flow, user)
+
+
+def timeout_event(flow: str, user: str, deadline: float) -> NewEvent:
+    """The timeout of one wait; its deadline makes it unique."""
+    return NewEvent(f"timeout:{flow}:{user}:{deadline!r}", "timeout", {"at": deadline}, flow, user)
+
+
+def _fingerprint(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]

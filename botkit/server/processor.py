@@ -1,0 +1,172 @@
+"""The processor: takes accepted events from the inbox and runs them through the engine, one
+at a time per conversation in arrival order, and commits each turn (new state, messages to
+send, the event marked done) in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..flow import (
+    Conversation,
+    Engine,
+    Event,
+    FlowRuntimeError,
+    Timeout,
+    UserMessage,
+    delivery_update,
+)
+from ..store import ConversationKey, InboxEvent, Store
+from ..tyntec.models import InboundMessage, MessageStatus, MoMessage, parse_event
+from ._keyed import KeyedWorkers
+from .metrics import Metrics
+
+__all__ = ["Processor"]
+
+log = logging.getLogger("botkit.server")
+
+#: Waits between tries of an event that failed for a passing reason (a backend was down).
+RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+class Processor:
+    """Runs inbox events through the engine.
+
+    ``on_turn`` is told after each committed turn, so the sender and the timer loop can act
+    on what changed.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        metrics: Metrics,
+        *,
+        on_turn: Callable[[Conversation, list[int]], None],
+        clock: Callable[[], float] = time.time,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.metrics = metrics
+        self.on_turn = on_turn
+        self.clock = clock
+        self.retry_delays = retry_delays
+        self.workers = KeyedWorkers("processing", self._drain, limit=64)
+
+    async def start(self) -> None:
+        """Process what was accepted but not processed before the last stop (or crash)."""
+        for key in await self.store.pending_conversations():
+            self.workers.poke(key)
+
+    def notify(self, key: ConversationKey) -> None:
+        self.workers.poke(key)
+
+    async def _drain(self, key: ConversationKey) -> None:
+        while True:
+            event = await self.store.next_event(key)
+            if event is None:
+                return
+            if not await self._process(event):
+                return  # postponed: a timer pokes the key again later
+
+    async def _process(self, event: InboxEvent) -> bool:
+        key = (event.flow, event.user)
+        if event.flow not in self.engine.flows:
+            await self.store.finish_turn(
+                event.id, None, [], now=self.clock(), error=f"no flow {event.flow!r} loaded"
+            )
+            return True
+        stored = await self.store.load(key)
+        if stored is None and event.kind not in ("message", "sms"):
+            # A delivery report or timer for a conversation that was reset: nothing to do.
+            await self.store.finish_turn(event.id, None, [], now=self.clock())
+            return True
+        conversation = stored or self.engine.new_conversation(event.flow, event.user)
+        try:
+            engine_event = _engine_event(event)
+            outcome = await self.engine.handle(conversation, engine_event)
+        except FlowRuntimeError as error:
+            return await self._failed(event, stored, str(error), transient=error.transient)
+        except Exception as error:  # a bug must not stop the server or lose the event's order
+            log.exception("event %d of %s/%s failed", event.id, *key)
+            return await self._failed(event, stored, f"{type(error).__name__}: {error}")
+        outbox = [request.to_payload() for request in outcome.outbox]
+        ids = await self.store.finish_turn(
+            event.id,
+            outcome.conversation,
+            outbox,
+            now=self.clock(),
+            expected_version=stored.version if stored else None,
+        )
+        self.metrics.count("botkit_events_processed_total", outcome="ok")
+        self.metrics.observe_latency(max(0.0, self.clock() - event.received_at))
+        moves = " ".join(f"{a}->{b}" for a, b in outcome.transitions)
+        log.info(
+            "%s %s: %s handled%s, %d message(s)",
+            event.flow, event.user, event.kind, f" ({moves})" if moves else "", len(ids),
+        )  # fmt: skip
+        self.on_turn(outcome.conversation, ids)
+        return True
+
+    async def _failed(
+        self,
+        event: InboxEvent,
+        stored: Conversation | None,
+        error: str,
+        *,
+        transient: bool = False,
+    ) -> bool:
+        key = (event.flow, event.user)
+        if transient and event.attempts < len(self.retry_delays):
+            delay = self.retry_delays[event.attempts]
+            log.warning("%s %s: %s; trying again in %gs", event.flow, event.user, error, delay)
+            await self.store.postpone_event(event.id, error, now=self.clock())
+            asyncio.get_running_loop().call_later(delay, self.notify, key)
+            self.metrics.count("botkit_events_processed_total", outcome="postponed")
+            return False
+        log.error("%s %s: event %d (%s) failed: %s", event.flow, event.user, event.id,
+                  event.kind, error)  # fmt: skip
+        keep = stored
+        if stored is not None and event.kind == "timeout":
+            # The wait is over even if handling it failed; otherwise the timer fires forever.
+            keep = stored.copy()
+            keep.timeout_at = None
+            keep.version += 1
+        await self.store.finish_turn(
+            event.id,
+            keep if keep is not stored else None,
+            [],
+            now=self.clock(),
+            error=error,
+            expected_version=stored.version if stored else None,
+        )
+        self.metrics.count("botkit_events_processed_total", outcome="error")
+        return True
+
+
+def _engine_event(event: InboxEvent) -> Event:
+    payload: dict[str, Any] = event.payload
+    if event.kind == "message":
+        message = parse_event(payload)
+        assert isinstance(message, MoMessage)
+        user_message = UserMessage.from_mo(message)
+        if message.group_id:
+            # In a group, replies go to the group, and the group is the conversation.
+            return dataclasses.replace(user_message, sender=message.group_id)
+        return user_message
+    if event.kind == "sms":
+        return UserMessage.from_inbound_sms(InboundMessage.model_validate(payload))
+    if event.kind == "delivery":
+        status = parse_event(payload)
+        assert isinstance(status, MessageStatus)
+        found = delivery_update(status)
+        assert found is not None
+        return found[2]
+    if event.kind == "timeout":
+        return Timeout(at=float(payload["at"]))
+    raise ValueError(f"no conversation event for inbox kind {event.kind!r}")

@@ -1,0 +1,118 @@
+"""Running the server as a process: flows loaded, optional embedded sandbox, signals handled.
+
+SIGTERM (and SIGINT) stop accepting requests at once, then let in-flight turns finish and due
+messages go out, within the shutdown timeout; whatever is left is in the database and is
+picked up on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from ..flow import Flow, load_flow
+from ..sandbox import DEFAULT_API_KEY, Sandbox
+from ..store import Durability, SQLiteStore
+from ..tyntec import TyntecClient
+from .app import DEFAULT_MAX_BODY, BotServer
+
+__all__ = ["ServeOptions", "find_flows", "serve"]
+
+log = logging.getLogger("botkit.server")
+
+
+@dataclass
+class ServeOptions:
+    """What ``botkit serve`` was asked to do."""
+
+    flows: list[Path]
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db: Path = field(default_factory=lambda: Path("botkit.db"))
+    api_url: str | None = None
+    api_key: str | None = None
+    webhook_token: str | None = None
+    sandbox: bool = False
+    sandbox_port: int | None = None
+    durability: Durability = "full"
+    max_body: int = DEFAULT_MAX_BODY
+    shutdown_timeout: float = 10.0
+
+
+def find_flows(paths: list[Path]) -> list[Flow]:
+    """Load the flow files named, and every ``*.yaml`` in the folders named (flow tests,
+    ``*.test.yaml``, are left out)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                p for p in sorted(path.glob("*.yaml")) if not p.name.endswith(".test.yaml")
+            )
+        else:
+            files.append(path)
+    if not files:
+        raise ValueError(f"no flow files in {', '.join(map(str, paths))}")
+    return [load_flow(file) for file in files]
+
+
+async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM, SIGINT or ``stop`` is set."""
+    flows = find_flows(options.flows)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runners: list[web.AppRunner] = []
+    api_url, api_key = options.api_url, options.api_key
+    token_query = f"?token={options.webhook_token}" if options.webhook_token else ""
+    if options.sandbox:
+        sandbox_port = options.sandbox_port or options.port + 1
+        sandbox = Sandbox(
+            webhook_url=f"http://{_local(options.host)}:{options.port}/webhook{token_query}",
+            sms_webhook_url=f"http://{_local(options.host)}:{options.port}/webhook/sms{token_query}",
+        )
+        runner = web.AppRunner(sandbox.app())
+        await runner.setup()
+        await web.TCPSite(runner, options.host, sandbox_port).start()
+        runners.append(runner)
+        api_url, api_key = f"http://{_local(options.host)}:{sandbox_port}", DEFAULT_API_KEY
+        print(
+            f"embedded tyntec sandbox on http://{options.host}:{sandbox_port}: play a user with\n"
+            f"  curl -s http://{options.host}:{sandbox_port}/sandbox/inbound "
+            '-H \'content-type: application/json\' -d \'{"from": "+491701234567", "text": "hi"}\'',
+            flush=True,
+        )
+    store = SQLiteStore(options.db, durability=options.durability)
+    api = TyntecClient(api_key, base_url=api_url)
+    server = BotServer(
+        flows,
+        store,
+        api,
+        webhook_token=options.webhook_token,
+        max_body=options.max_body,
+        shutdown_timeout=options.shutdown_timeout,
+    )
+    bot = web.AppRunner(server.app(), shutdown_timeout=options.shutdown_timeout, access_log=None)
+    await bot.setup()
+    await web.TCPSite(bot, options.host, options.port).start()
+    print(
+        f"botkit serving {', '.join(f.name for f in flows)} on http://{options.host}:{options.port}"
+        f" (database {options.db})",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await bot.cleanup()  # stops accepting first, then the server's own stop()
+        for runner in runners:
+            await runner.cleanup()
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

@@ -1,0 +1,135 @@
+"""The sender: sends the outbox to tyntec, one message at a time per conversation (so a user
+reads them in order), and records each tyntec message id as soon as tyntec accepts it.
+
+A failed send is retried with backoff across restarts (the next attempt's time is stored)
+when the failure may pass: tyntec's 429 and 5xx, a timeout, no connection. A 4xx other than
+429 is final: the message is marked failed and the next one goes out.
+
+The one duplicate no client can prevent: tyntec accepted a message (202) and the process died
+before the id was recorded. On restart the message is pending and goes out again. The window
+is one local SQLite commit long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+
+import pydantic
+
+from ..store import ConversationKey, OutboxMessage, Store
+from ..tyntec import APIError, RateLimitError, TransportError, TyntecClient
+from ..tyntec.models import MessageRequest
+from ._keyed import KeyedWorkers
+from .metrics import Metrics
+
+__all__ = ["Sender"]
+
+log = logging.getLogger("botkit.server")
+
+
+class Sender:
+    """Sends pending outbox messages; see the module docstring for the policy."""
+
+    def __init__(
+        self,
+        store: Store,
+        api: TyntecClient,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.time,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.store = store
+        self.api = api
+        self.metrics = metrics
+        self.clock = clock
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.jitter = jitter
+        self.workers = KeyedWorkers("sending", self._drain, limit=64)
+        self._wakeups: set[asyncio.TimerHandle] = set()
+
+    async def start(self) -> None:
+        """Send what was queued but not sent before the last stop (or crash)."""
+        for key in await self.store.outbox_conversations(float("inf")):
+            self.workers.poke(key)
+
+    def notify(self, key: ConversationKey) -> None:
+        self.workers.poke(key)
+
+    async def flush(self, timeout: float) -> None:
+        """Let the messages that are due go out, for at most ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                for key in await self.store.outbox_conversations(self.clock()):
+                    self.workers.poke(key)
+                await self.workers.idle()
+        except TimeoutError:
+            log.warning("shutdown: messages still unsent after %gs; they go out on start", timeout)
+
+    async def close(self, timeout: float) -> None:
+        for handle in self._wakeups:
+            handle.cancel()
+        await self.workers.close(timeout)
+
+    async def _drain(self, key: ConversationKey) -> None:
+        while True:
+            message = await self.store.next_outbox(key)
+            if message is None:
+                return
+            wait = message.next_attempt_at - self.clock()
+            if wait > 0:
+                self._wake_later(key, wait)
+                return
+            if not await self._send(message):
+                return
+
+    def _wake_later(self, key: ConversationKey, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        # Keep only the wake-ups still ahead, so the set does not grow with every retry.
+        self._wakeups = {h for h in self._wakeups if h.when() > loop.time()}
+        self._wakeups.add(loop.call_later(delay, self.workers.poke, key))
+
+    async def _send(self, message: OutboxMessage) -> bool:
+        """Send one message; True to go on with the conversation's next one."""
+        try:
+            request = MessageRequest.model_validate(message.request)
+        except pydantic.ValidationError as exc:
+            await self._give_up(message, f"stored request is invalid: {exc}")
+            return True
+        try:
+            accepted = await self.api.chat.send(request)
+        except (RateLimitError, TransportError) as exc:
+            await self._retry(message, exc, getattr(exc, "retry_after", None))
+            return False
+        except APIError as exc:
+            if exc.status >= 500:
+                await self._retry(message, exc, None)
+                return False
+            await self._give_up(message, str(exc))
+            return True
+        await self.store.mark_sent(message.id, accepted.message_id, now=self.clock())
+        self.metrics.count("botkit_sends_total")
+        return True
+
+    async def _retry(self, message: OutboxMessage, error: Exception, hint: float | None) -> None:
+        ceiling = min(self.max_delay, self.base_delay * 2.0**message.attempts)
+        delay = hint if hint is not None else ceiling * (0.5 + self.jitter() / 2)
+        log.warning(
+            "%s %s: sending message %d failed (%s); retry in %.1fs",
+            message.flow, message.user, message.id, error, delay,
+        )  # fmt: skip
+        await self.store.mark_retry(message.id, str(error), retry_at=self.clock() + delay)
+        self.metrics.count("botkit_send_retries_total")
+        self._wake_later((message.flow, message.user), delay)
+
+    async def _give_up(self, message: OutboxMessage, error: str) -> None:
+        log.error("%s %s: message %d refused: %s", message.flow, message.user, message.id, error)
+        await self.store.mark_failed(message.id, error, now=self.clock())
+        self.metrics.count("botkit_send_failures_total")

@@ -1,0 +1,16 @@
+"""Where the server keeps conversations, inbound events and outbound messages."""
+
+from .base import ConversationKey, InboxEvent, NewEvent, OutboxMessage, Store, StoreStats
+from .sqlite import Durability, SQLiteStore, StaleConversation
+
+__all__ = [
+    "ConversationKey",
+    "Durability",
+    "InboxEvent",
+    "NewEvent",
+    "OutboxMessage",
+    "SQLiteStore",
+    "StaleConversation",
+    "Store",
+    "StoreStats",
+]

@@ -1,0 +1,185 @@
+"""The storage interface of the server: conversations, the inbox, the outbox, timers.
+
+Everything the server must not lose lives behind this interface, and every method returns
+only once what it wrote is durable. The SQLite implementation is the one that ships; the
+interface keeps to what a PostgreSQL one would also do (one transaction per turn, row-level
+uniqueness for de-duplication, no in-memory truth).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+from ..flow import Conversation
+
+__all__ = [
+    "ConversationKey",
+    "InboxEvent",
+    "NewEvent",
+    "OutboxMessage",
+    "Store",
+    "StoreStats",
+]
+
+ConversationKey = tuple[str, str]
+"""``(flow, user)``: who a conversation is with, in which flow."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to accept into the inbox.
+
+    ``dedupe_key`` identifies it across tyntec's retries (kind and messageId); ``flow`` and
+    ``user`` say which conversation handles it, None for events that are only recorded.
+    """
+
+    dedupe_key: str
+    kind: str
+    payload: dict[str, Any]
+    flow: str | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class InboxEvent:
+    """An accepted event waiting for (or done with) processing."""
+
+    id: int
+    kind: str
+    flow: str
+    user: str
+    payload: dict[str, Any]
+    received_at: float
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message to send (or sent): the request, and what tyntec said of it.
+
+    ``status`` is the sending state: ``pending``, ``sent`` (tyntec accepted it) or ``failed``
+    (tyntec refused it for good).
+    """
+
+    id: int
+    flow: str
+    user: str
+    request: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: float
+    message_id: str | None
+    created_at: float
+    delivery: str | None = None
+    """The last delivery status tyntec reported: delivered, seen, failed ..."""
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    conversations: int
+    active_conversations: int
+    inbox_pending: int
+    outbox_pending: int
+
+
+class Store(abc.ABC):
+    """Where the server keeps everything; see :class:`~botkit.store.SQLiteStore`."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, and create or migrate the schema."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # -- inbox -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def accept(self, events: list[NewEvent], *, now: float) -> list[bool]:
+        """Store events durably; for each, True if new, False if a duplicate of one already
+        accepted. Events without a conversation are recorded as already processed."""
+
+    @abc.abstractmethod
+    async def pending_conversations(self) -> list[ConversationKey]:
+        """Conversations with unprocessed events, oldest event first."""
+
+    @abc.abstractmethod
+    async def next_event(self, key: ConversationKey) -> InboxEvent | None:
+        """The oldest unprocessed event of a conversation."""
+
+    @abc.abstractmethod
+    async def postpone_event(self, event_id: int, error: str, *, now: float) -> None:
+        """A transient failure: count the attempt, keep the event unprocessed."""
+
+    # -- conversations -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def load(self, key: ConversationKey) -> Conversation | None: ...
+
+    @abc.abstractmethod
+    async def finish_turn(
+        self,
+        event_id: int,
+        conversation: Conversation | None,
+        outbox: list[dict[str, Any]],
+        *,
+        now: float,
+        error: str | None = None,
+        expected_version: int | None = None,
+    ) -> list[int]:
+        """In one transaction: save the conversation (unless None), queue the outbox, mark the
+        event processed (with ``error`` if it failed). Returns the outbox ids.
+
+        ``expected_version`` is the version the conversation was loaded at; a different
+        stored version means another process changed it, and nothing is written.
+        """
+
+    @abc.abstractmethod
+    async def conversations(
+        self, *, flow: str | None = None, user: str | None = None
+    ) -> list[Conversation]: ...
+
+    @abc.abstractmethod
+    async def reset(self, key: ConversationKey) -> bool:
+        """Forget a conversation; the user's next message starts anew. True if it existed."""
+
+    # -- timers --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def due_timeouts(self, now: float) -> list[tuple[ConversationKey, float]]:
+        """Conversations whose deadline has passed, with the deadline."""
+
+    @abc.abstractmethod
+    async def next_deadline(self) -> float | None: ...
+
+    # -- outbox --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def outbox_conversations(self, now: float) -> list[ConversationKey]:
+        """Conversations with a message due to be sent."""
+
+    @abc.abstractmethod
+    async def next_outbox(self, key: ConversationKey) -> OutboxMessage | None:
+        """The oldest unsent message of a conversation (messages go out in order)."""
+
+    @abc.abstractmethod
+    async def mark_sent(self, outbox_id: int, message_id: str, *, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def mark_retry(self, outbox_id: int, error: str, *, retry_at: float) -> None: ...
+
+    @abc.abstractmethod
+    async def mark_failed(self, outbox_id: int, error: str, *, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def record_delivery(self, message_id: str, status: str, *, now: float) -> bool:
+        """Note a delivery status of a sent message; True if the message is ours."""
+
+    @abc.abstractmethod
+    async def outbox(self, key: ConversationKey) -> list[OutboxMessage]:
+        """Every message of a conversation, oldest first."""
+
+    @abc.abstractmethod
+    async def stats(self) -> StoreStats: ...
