@@ -78,6 +78,7 @@ class BotServer:
         )
         self.timers = TimerLoop(store, self.processor.notify, clock=clock)
         self.ready = False
+        self._running = False
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -102,12 +103,14 @@ class BotServer:
         await self.processor.start()
         await self.sender.start()
         self.timers.start()
-        self.ready = True
+        self._running = self.ready = True
         log.info("botkit server ready: flows %s", ", ".join(f.name for f in self.flows))
 
     async def stop(self) -> None:
         """Finish what is in flight and send what is due, within ``shutdown_timeout``."""
-        self.ready = False
+        if not self._running:
+            return
+        self._running = self.ready = False
         deadline = self.clock() + self.shutdown_timeout
         await self.timers.stop()
         await self.processor.workers.close(max(0.0, deadline - self.clock()))

@@ -55,7 +55,7 @@ def chat_notification(payload: Any, router: Router, known_flows: set[str]) -> Ne
         raise _invalid(exc, str(payload.get("event") or "notification")) from None
     if isinstance(event, MoMessage):
         # A message into a group is answered in the group: the group is the conversation.
-        user = digits(event.group_id or event.from_)
+        user = event.group_id or digits(event.from_)
         flow = router.flow_for(event.channel, event.to)
         return NewEvent(f"mo:{event.message_id}", "message", payload, flow, user if flow else None)
     if isinstance(event, MessageStatus):

@@ -1,0 +1,77 @@
+"""Helpers for the server tests: a bot served in-process against an in-process sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from botkit.sandbox import Sandbox
+from botkit.server import BotServer
+from botkit.store import SQLiteStore
+
+ROOT = Path(__file__).resolve().parents[1]
+USER = "491701234567"
+BOT = "4930123456"
+
+
+async def eventually(
+    check: Callable[[], Any] | Callable[[], Awaitable[Any]], timeout: float = 10.0
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+def texts_to(sandbox: Sandbox, user: str = USER) -> list[str]:
+    """What the bot sent the user, in the order the sandbox accepted it."""
+    found = []
+    for message in sandbox.chat.messages.values():
+        if message.to.lstrip("+") != user:
+            continue
+        part = message.part(message.channels[0])
+        if part.get("contentType") == "template":
+            found.append(f"template:{part['template']['templateId']}")
+        else:
+            found.append(str(part.get("text") or part.get("url")))
+    return found
+
+
+def mo_message(
+    text: str, *, user: str = USER, message_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "event": "MoMessage",
+        "messageId": message_id or str(uuid.uuid4()),
+        "channel": "whatsapp",
+        "from": user,
+        "to": BOT,
+        "content": {"contentType": "text", "text": text},
+        **extra,
+    }
+
+
+@dataclass
+class ServedBot:
+    server: BotServer
+    store: SQLiteStore
+    url: str
+    session: aiohttp.ClientSession
+
+    async def post(self, payload: Any, path: str = "/webhook", **kwargs: Any) -> tuple[int, Any]:
+        async with self.session.post(self.url + path, json=payload, **kwargs) as response:
+            return response.status, await response.json(content_type=None)

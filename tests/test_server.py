@@ -1,0 +1,368 @@
+"""The webhook server in-process: a real SQLite file, real HTTP on 127.0.0.1, the sandbox as
+tyntec. Each guarantee of the server has its test here or in test_serve_e2e.py."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from botkit.flow import load_flow
+from botkit.sandbox import Fault, Notifier, Sandbox
+from botkit.server import BotServer, Router, RoutingError
+from botkit.store import NewEvent, SQLiteStore
+from botkit.tyntec import RetryPolicy, TyntecClient
+
+from .server_helpers import BOT, ROOT, USER, ServedBot, eventually, mo_message, texts_to
+
+TOKEN = "webhook-s3cret"
+
+
+@pytest.fixture
+async def sandbox(aiohttp_server: Any) -> tuple[Sandbox, str]:
+    stand_in = Sandbox(notifier=Notifier(retry_delay=0.01))
+    server = await aiohttp_server(stand_in.app())
+    return stand_in, str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def start_bot(
+    aiohttp_server: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
+    stand_in, sandbox_url = sandbox
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def start(
+        *flows: Path, token: str | None = TOKEN, clock: Callable[[], float] = time.time,
+        db: Path | None = None, max_body: int = 1024 * 1024,
+    ) -> ServedBot:  # fmt: skip
+        store = SQLiteStore(db or tmp_path / "bot.db")
+        api = TyntecClient("sandbox", base_url=sandbox_url, retry=RetryPolicy(attempts=1))
+        server = BotServer(
+            [load_flow(f) for f in flows or [ROOT / "flows" / "support.yaml"]],
+            store, api, webhook_token=token, clock=clock, send_retry_delay=0.05,
+            max_body=max_body,
+        )  # fmt: skip
+        served = await aiohttp_server(server.app())
+        url = str(served.make_url("")).rstrip("/")
+        stand_in.webhook_url = f"{url}/webhook?token={token}" if token else f"{url}/webhook"
+        stand_in.sms_webhook_url = stand_in.webhook_url.replace("/webhook", "/webhook/sms")
+        session = aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
+        sessions.append(session)
+        return ServedBot(server, store, url, session)
+
+    yield start
+    for session in sessions:
+        await session.close()
+
+
+def flow_file(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+async def test_walks_the_support_flow(start_bot: Any, sandbox: tuple[Sandbox, str]) -> None:
+    stand_in, _ = sandbox
+    await start_bot()
+    await stand_in.user_says(USER, text="hi", name="Ana", to=BOT)
+    await eventually(lambda: texts_to(stand_in) == [
+        "Hi Ana! Reply 1 for your order status, 2 to talk to a person."])  # fmt: skip
+    await stand_in.user_says(USER, text="1", to=BOT)
+    await stand_in.user_says(USER, text="123456", to=BOT)
+    await eventually(lambda: len(texts_to(stand_in)) == 4)
+    assert texts_to(stand_in)[1:] == [
+        "What's your order number? (6 digits)",
+        "template:order_status",
+        "Hi Ana! Reply 1 for your order status, 2 to talk to a person.",
+    ]
+
+
+async def test_duplicate_deliveries_are_answered_but_not_processed_twice(
+    start_bot: Any, sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = sandbox
+    bot = await start_bot()
+    message = mo_message("hi")
+    assert await bot.post(message) == (200, {"accepted": True})
+    assert await bot.post(message) == (200, {"accepted": False, "duplicate": True})
+    await eventually(lambda: texts_to(stand_in))
+    await bot.server.processor.workers.idle()
+    await bot.server.sender.workers.idle()
+    assert len(texts_to(stand_in)) == 1
+    assert bot.server.metrics.value("botkit_events_duplicate_total") == 1
+
+
+async def test_an_echo_and_its_status_share_a_message_id_but_not_a_key(
+    start_bot: Any, sandbox: tuple[Sandbox, str]
+) -> None:
+    bot = await start_bot()
+    shared = "77185196-664a-43ec-b14a-fe97036c697f"
+    status = {"event": "MessageStatus::delivered", "messageId": shared, "status": "delivered"}
+    echo = mo_message("ping", message_id=shared, channel="tyntecEcho")
+    assert (await bot.post(status))[1] == {"accepted": True}
+    assert (await bot.post(echo))[1] == {"accepted": True}
+
+
+async def test_a_burst_from_one_user_is_answered_in_order(
+    start_bot: Any, sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = sandbox
+    bot = await start_bot(ROOT / "flows" / "echo.yaml")
+    other = "447700900123"
+    for index in range(20):
+        assert (await bot.post(mo_message(f"m{index}")))[0] == 200
+        await bot.post(mo_message(f"o{index}", user=other))
+    # The first message of each starts the conversation (a welcome); the rest are echoed.
+    expected = [f"m{i}" for i in range(1, 20)]
+    await eventually(lambda: texts_to(stand_in)[1:] == expected)
+    await eventually(lambda: texts_to(stand_in, other)[1:] == [f"o{i}" for i in range(1, 20)])
+
+
+async def test_tyntec_failing_then_accepting_sends_the_reply_once(
+    start_bot: Any, sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = sandbox
+    stand_in.faults.add(Fault("/chat-api/v2/messages", status=500, count=1, method="POST"))
+    stand_in.faults.add(Fault("/chat-api/v2/messages", status=503, count=1, method="POST"))
+    bot = await start_bot()
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in))
+    (sent,) = await bot.store.outbox(("support", USER))
+    assert (sent.status, sent.attempts) == ("sent", 3)
+    assert len(stand_in.chat.messages) == 1
+    assert bot.server.metrics.value("botkit_send_retries_total") == 2
+
+
+async def test_a_message_tyntec_refuses_is_marked_failed_and_the_next_goes_out(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: two
+        start: a
+        states:
+          a:
+            say: ["first", "second"]
+            final: true
+    """,
+    )
+    stand_in.faults.add(Fault("/chat-api/v2/messages", status=400, count=1, method="POST"))
+    bot = await start_bot(flow)
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in) == ["second"])
+    first, second = await bot.store.outbox(("two", USER))
+    assert (first.status, second.status) == ("failed", "sent")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        (b"{not json", 400, "not JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        (json.dumps({"event": "MoMessage", "messageId": "m", "channel": "whatsapp",
+                     "content": {"contentType": "text", "text": "x"}}).encode(), 400, "from"),
+        (json.dumps({"event": "MoMessage", "messageId": "m", "channel": "whatsapp",
+                     "from": "4917"}).encode(), 400, "content"),
+    ],
+)  # fmt: skip
+async def test_bad_input_gets_a_problem(
+    start_bot: Any, body: bytes, status: int, fragment: str
+) -> None:
+    bot = await start_bot()
+    async with bot.session.post(
+        bot.url + "/webhook", data=body, headers={"Content-Type": "application/json"}
+    ) as response:
+        assert response.status == status
+        assert response.content_type == "application/problem+json"
+        problem = await response.json(content_type=None)
+    assert fragment in problem["detail"]
+    assert (await bot.post(mo_message("still serving")))[0] == 200
+
+
+async def test_oversized_bodies_are_refused(start_bot: Any) -> None:
+    bot = await start_bot(max_body=4096)
+    status, problem = await bot.post(mo_message("x" * 5000))
+    assert status == 413
+    assert "4096 bytes" in problem["detail"]
+
+
+async def test_unknown_fields_and_events_are_accepted(start_bot: Any) -> None:
+    bot = await start_bot()
+    assert (await bot.post(mo_message("hi", somethingNew={"a": 1})))[0] == 200
+    assert (await bot.post({"event": "Brand::new", "x": 1}))[1] == {"accepted": True}
+    group = {"event": "WhatsAppGroupEvent::userJoined", "groupId": "g1", "users": [4917]}
+    assert (await bot.post(group))[1] == {"accepted": True}
+
+
+async def test_the_webhook_token_is_required(start_bot: Any) -> None:
+    bot = await start_bot()
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.post(bot.url + "/webhook", json=mo_message("hi")) as response:
+            assert response.status == 401
+            assert response.content_type == "application/problem+json"
+        async with anonymous.post(
+            bot.url + "/webhook", json=mo_message("hi"), params={"token": "wrong"}
+        ) as response:
+            assert response.status == 401
+        async with anonymous.post(
+            bot.url + "/webhook", json=mo_message("hi"), params={"token": TOKEN}
+        ) as response:
+            assert response.status == 200
+        async with anonymous.get(bot.url + "/healthz") as response:
+            assert response.status == 200  # health and metrics need no token
+
+
+async def test_a_failing_action_leaves_the_conversation_consistent(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: fragile
+        start: a
+        states:
+          a:
+            say: "ready"
+            on:
+              - if: {text: [boom]}
+                call: tests.flow_actions:explode
+                goto: b
+              - if: {text: [fine]}
+                say: "fine"
+          b: {say: "never", final: true}
+    """,
+    )
+    bot = await start_bot(flow)
+    await bot.post(mo_message("hi"))
+    await bot.post(mo_message("boom"))
+    await bot.post(mo_message("fine"))
+    await eventually(lambda: texts_to(stand_in) == ["ready", "fine"])
+    (conversation,) = await bot.store.conversations(flow="fragile")
+    assert conversation.state == "a"
+    events = await bot.store.inbox_events(("fragile", USER))
+    errors = [e["error"] for e in events if e["kind"] == "message"]
+    assert errors[0] is None
+    assert "the order system is down" in errors[1]
+
+
+async def test_delivery_is_tracked_and_reaches_the_flow(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: receipts
+        start: a
+        states:
+          a:
+            say: "please read"
+            on:
+              - if: seen
+                say: "thanks for reading"
+                goto: done
+          done: {final: true}
+    """,
+    )
+    bot = await start_bot(flow)
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in))
+    (first,) = stand_in.chat.messages.values()
+    await eventually(lambda: stand_in.chat.messages[first.message_id].last_status)
+    await stand_in.chat.report_status(first, "seen")
+    await eventually(lambda: texts_to(stand_in) == ["please read", "thanks for reading"])
+    sent = await bot.store.outbox(("receipts", USER))
+    assert sent[0].message_id == first.message_id
+    assert sent[0].delivery == "seen"
+
+
+async def test_events_accepted_before_a_crash_are_processed_on_start(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = sandbox
+    store = SQLiteStore(tmp_path / "bot.db")
+    await store.open()
+    await store.accept(
+        [NewEvent("mo:left-behind", "message", mo_message("hi"), "support", USER)], now=time.time()
+    )
+    await store.close()
+    await start_bot()
+    await eventually(lambda: texts_to(stand_in))
+
+
+async def test_a_timeout_fires_after_a_restart(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = sandbox
+    now = [time.time()]
+    bot = await start_bot(clock=lambda: now[0])
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in))
+    (conversation,) = await bot.store.conversations()
+    assert conversation.timeout_at == pytest.approx(now[0] + 600, abs=5)
+    await bot.server.stop()  # the server goes down before the deadline
+    now[0] += 601
+    await start_bot(clock=lambda: now[0], db=tmp_path / "bot.db")
+    await eventually(lambda: texts_to(stand_in)[-1] == "Still there? Reply 1 or 2.")
+
+
+async def test_inbound_sms_is_a_conversation_on_sms(
+    start_bot: Any, sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = sandbox
+    await start_bot(ROOT / "flows" / "echo.yaml")
+    await stand_in.user_says("+" + USER, text="hello", to=BOT, api="messaging")
+    await eventually(lambda: texts_to(stand_in))
+    (message,) = stand_in.chat.messages.values()
+    assert message.channels == ["sms"]
+
+
+async def test_group_messages_are_answered_in_the_group(
+    start_bot: Any, sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = sandbox
+    bot = await start_bot(ROOT / "flows" / "echo.yaml")
+    await bot.post(mo_message("hi", groupId="4930123456-1564131378"))
+    await eventually(lambda: stand_in.chat.messages)
+    (message,) = stand_in.chat.messages.values()
+    assert message.to == "4930123456-1564131378"
+
+
+async def test_health_and_metrics(start_bot: Any, sandbox: tuple[Sandbox, str]) -> None:
+    stand_in, _ = sandbox
+    bot = await start_bot()
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in))
+    async with bot.session.get(bot.url + "/healthz") as response:
+        assert response.status == 200
+        assert (await response.json())["flows"] == ["support"]
+    async with bot.session.get(bot.url + "/metrics") as response:
+        text = await response.text()
+    assert 'botkit_events_received_total{kind="message"} 1' in text
+    assert "botkit_sends_total 1" in text
+    assert "botkit_active_conversations 1" in text
+    assert "# TYPE botkit_processing_seconds histogram" in text
+
+
+def test_routing_by_account(tmp_path: Path) -> None:
+    sales = flow_file(tmp_path, "flow: sales\nstart: a\naccounts: {whatsapp: ['+49 30 111']}\n"
+                      "states:\n  a: {final: true}\n", "sales.yaml")  # fmt: skip
+    support = load_flow(ROOT / "flows" / "support.yaml")
+    router = Router([load_flow(sales), support])
+    assert router.flow_for("whatsapp", "4930111") == "sales"
+    assert router.flow_for("sms", "4930111") == "support"
+    assert router.flow_for("whatsapp", "4930999") == "support"
+    with pytest.raises(RoutingError, match="both answer every account"):
+        Router([support, load_flow(ROOT / "flows" / "echo.yaml")])
