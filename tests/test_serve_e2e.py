@@ -1,0 +1,154 @@
+"""``botkit serve`` as a real process against the sandbox, over HTTP: restarts, kill -9 and
+timers that outlive the process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from botkit.sandbox import Notifier, Sandbox
+
+from .server_helpers import BOT, ROOT, USER, eventually, texts_to
+
+TOKEN = "e2e-token"
+
+
+class ServeProcess:
+    """One ``botkit serve`` process at a time, restartable on the same database."""
+
+    def __init__(self, flow: Path, db: Path, port: int, sandbox_url: str) -> None:
+        self.args = [
+            sys.executable, "-m", "botkit", "serve", str(flow), "--port", str(port),
+            "--db", str(db), "--api-url", sandbox_url, "--api-key", "sandbox",
+            "--webhook-token", TOKEN, "--shutdown-timeout", "5",
+        ]  # fmt: skip
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.args, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        async with aiohttp.ClientSession() as session, asyncio.timeout(30):
+            while True:
+                try:
+                    async with session.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+
+    async def stop(self, how: signal.Signals = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(how)
+        code = await asyncio.wait_for(self.process.wait(), timeout=30)
+        self.process = None
+        return code
+
+
+@pytest.fixture
+async def stack(
+    aiohttp_server: Any, tmp_path: Path, unused_tcp_port_factory: Callable[[], int]
+) -> AsyncIterator[Callable[[Path], Any]]:
+    processes: list[ServeProcess] = []
+
+    async def make(flow: Path) -> tuple[Sandbox, ServeProcess]:
+        port = unused_tcp_port_factory()
+        sandbox = Sandbox(
+            webhook_url=f"http://127.0.0.1:{port}/webhook?token={TOKEN}",
+            notifier=Notifier(retries=20, retry_delay=0.1),  # rides out a restart
+        )
+        server = await aiohttp_server(sandbox.app())
+        process = ServeProcess(
+            flow, tmp_path / "bot.db", port, str(server.make_url("")).rstrip("/")
+        )
+        processes.append(process)
+        await process.start()
+        return sandbox, process
+
+    yield make
+    for process in processes:
+        if process.process is not None:
+            await process.stop(signal.SIGKILL)
+
+
+async def test_support_flow_over_http_with_a_restart(stack: Any) -> None:
+    sandbox, bot = await stack(ROOT / "flows" / "support.yaml")
+    await sandbox.user_says(USER, text="hi", name="Ana", to=BOT)
+    await eventually(lambda: texts_to(sandbox) == [
+        "Hi Ana! Reply 1 for your order status, 2 to talk to a person."])  # fmt: skip
+    await sandbox.user_says(USER, text="2", to=BOT)
+    await eventually(lambda: len(texts_to(sandbox)) == 2)
+    assert texts_to(sandbox)[-1] == "We sent you a code by SMS. Please type it here."
+
+    started = time.monotonic()
+    assert await bot.stop(signal.SIGTERM) == 0  # a graceful stop, in bounded time
+    assert time.monotonic() - started < 10
+    await bot.start()
+
+    (otp,) = sandbox.twofa.otps.values()
+    wrong = "0000" if otp.code != "0000" else "1111"
+    await sandbox.user_says(USER, text=wrong, to=BOT)
+    await eventually(lambda: texts_to(sandbox)[-1] == "That code is not right, try again.")
+    await sandbox.user_says(USER, text=otp.code, to=BOT)
+    await eventually(
+        lambda: (
+            texts_to(sandbox)[-1] == "Thanks, you're verified. A person will write to you shortly."
+        )
+    )
+    assert len(texts_to(sandbox)) == 4
+
+
+async def test_kill_9_during_a_burst_loses_no_accepted_event(stack: Any) -> None:
+    sandbox, bot = await stack(ROOT / "flows" / "echo.yaml")
+    accepted = []
+    for index in range(20):
+        delivery = await sandbox.user_says(USER, text=f"m{index}", to=BOT)
+        assert delivery.status == 200  # accepted means durably stored
+        accepted.append(f"m{index}")
+    await bot.stop(signal.SIGKILL)
+    await bot.start()
+    # The first message started the conversation (a welcome); every later one is echoed,
+    # in order, whatever the crash interrupted.
+    await eventually(lambda: set(accepted[1:]) <= set(texts_to(sandbox)), timeout=20)
+    echoed = [t for t in texts_to(sandbox) if t.startswith("m")]
+    first_seen = list(dict.fromkeys(echoed))
+    assert first_seen == accepted[1:]
+
+
+async def test_a_timeout_fires_after_the_process_was_killed(stack: Any, tmp_path: Path) -> None:
+    flow = tmp_path / "quick.yaml"
+    flow.write_text(
+        textwrap.dedent("""\
+        flow: quick
+        start: wait
+        timeout: 2s
+        states:
+          wait:
+            say: "Say something"
+            on:
+              - if: timeout
+                say: "Still there?"
+              - if: {text: [bye]}
+                goto: done
+          done: {final: true}
+    """)
+    )
+    sandbox, bot = await stack(flow)
+    await sandbox.user_says(USER, text="hi", to=BOT)
+    await eventually(lambda: texts_to(sandbox) == ["Say something"])
+    await bot.stop(signal.SIGKILL)
+    await asyncio.sleep(2.5)  # the deadline passes while nothing runs
+    await bot.start()
+    await eventually(lambda: texts_to(sandbox) == ["Say something", "Still there?"])
