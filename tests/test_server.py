@@ -366,3 +366,34 @@ def test_routing_by_account(tmp_path: Path) -> None:
     assert router.flow_for("whatsapp", "4930999") == "support"
     with pytest.raises(RoutingError, match="both answer every account"):
         Router([support, load_flow(ROOT / "flows" / "echo.yaml")])
+
+
+async def test_conversations_command_lists_shows_and_resets(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    stand_in, _ = sandbox
+    bot = await start_bot()
+    await bot.post(mo_message("hi"))
+    await bot.post(mo_message("1"))
+    await eventually(lambda: len(texts_to(stand_in)) == 2)
+    await bot.server.sender.workers.idle()
+    db = str(tmp_path / "bot.db")
+
+    def botkit(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "botkit", "conversations", *args, "--db", db],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert f"support\t{USER}\task_order" in botkit("list")
+    story = botkit("show", f"+{USER}")
+    assert "user: hi" in story
+    assert "bot: Hi there! Reply 1 for your order status, 2 to talk to a person." in story
+    assert "bot: What's your order number? (6 digits)" in story
+    assert f"reset 1 conversation(s) with {USER}" in botkit("reset", USER)
+    assert "0 conversation(s)" in botkit("list")

@@ -7,6 +7,7 @@ import logging
 import click
 
 from .. import __version__
+from ._conversations import conversations
 from ._flows import graph, test, validate
 from ._sandbox import sandbox
 from ._serve import serve
@@ -28,5 +29,5 @@ def main(verbose: bool) -> None:
         logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
-for command in (sandbox, serve, validate, graph, test):
+for command in (sandbox, serve, conversations, validate, graph, test):
     main.add_command(command)
