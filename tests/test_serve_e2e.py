@@ -152,3 +152,40 @@ async def test_a_timeout_fires_after_the_process_was_killed(stack: Any, tmp_path
     await asyncio.sleep(2.5)  # the deadline passes while nothing runs
     await bot.start()
     await eventually(lambda: texts_to(sandbox) == ["Say something", "Still there?"])
+
+
+async def test_the_readme_command_serves_a_bot_on_the_embedded_sandbox(
+    unused_tcp_port_factory: Callable[[], int], tmp_path: Path
+) -> None:
+    port, sandbox_port = unused_tcp_port_factory(), unused_tcp_port_factory()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "botkit", "serve", "flows/support.yaml", "--sandbox",
+        "--port", str(port), "--sandbox-port", str(sandbox_port), "--db", str(tmp_path / "b.db"),
+        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def replies() -> list[str]:
+                async with session.get(f"{sandbox}/sandbox/messages") as response:
+                    return [m["whatsapp"]["text"] for m in await response.json()]
+
+            async def up() -> bool:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        return response.status == 200
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await eventually(up, timeout=30)
+            user = {"from": "+491701234567", "text": "hi", "name": "Ana"}
+            async with session.post(f"{sandbox}/sandbox/inbound", json=user) as response:
+                assert (await response.json())["webhookStatus"] == 200
+            await eventually(replies)
+            assert await replies() == [
+                "Hi Ana! Reply 1 for your order status, 2 to talk to a person."
+            ]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
