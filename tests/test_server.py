@@ -285,7 +285,7 @@ async def test_delivery_is_tracked_and_reaches_the_flow(
     await eventually(lambda: texts_to(stand_in) == ["please read", "thanks for reading"])
     sent = await bot.store.outbox(("receipts", USER))
     assert sent[0].message_id == first.message_id
-    assert sent[0].delivery == "seen"
+    assert sent[0].delivery == "delivered, seen"
 
 
 async def test_events_accepted_before_a_crash_are_processed_on_start(
@@ -371,7 +371,7 @@ def test_routing_by_account(tmp_path: Path) -> None:
 async def test_conversations_command_lists_shows_and_resets(
     start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    import subprocess
+    import asyncio
     import sys
 
     stand_in, _ = sandbox
@@ -382,18 +382,41 @@ async def test_conversations_command_lists_shows_and_resets(
     await bot.server.sender.workers.idle()
     db = str(tmp_path / "bot.db")
 
-    def botkit(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "botkit", "conversations", *args, "--db", db],
-            capture_output=True, text=True, timeout=60,
+    async def botkit(*args: str) -> str:
+        # Not subprocess.run: the server shares this event loop and must keep running.
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "botkit", "conversations", *args, "--db", db,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, err.decode()
+        return out.decode()
 
-    assert f"support\t{USER}\task_order" in botkit("list")
-    story = botkit("show", f"+{USER}")
+    assert f"support\t{USER}\task_order" in await botkit("list")
+    story = await botkit("show", f"+{USER}")
     assert "user: hi" in story
     assert "bot: Hi there! Reply 1 for your order status, 2 to talk to a person." in story
     assert "bot: What's your order number? (6 digits)" in story
-    assert f"reset 1 conversation(s) with {USER}" in botkit("reset", USER)
-    assert "0 conversation(s)" in botkit("list")
+    assert f"reset 1 conversation(s) with {USER}" in await botkit("reset", USER)
+    assert "0 conversation(s)" in await botkit("list")
+
+
+async def test_retention_forgets_old_history_but_not_conversations(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = sandbox
+    now = [time.time()]
+    bot = await start_bot(clock=lambda: now[0])
+    bot.server.retention_days = 3
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in))
+    await bot.server.sender.workers.idle()
+    key = ("support", USER)
+    assert [e.kind for e in await bot.store.history(key)] == ["event", "move", "sent"]
+    assert await bot.server.prune() == 0  # nothing is old yet
+    now[0] += 4 * 86400
+    assert await bot.server.prune() >= 3
+    assert await bot.store.history(key) == []
+    assert (await bot.store.conversations())[0].state == "welcome"
+    with pytest.raises(ValueError, match="at least 3 days"):
+        BotServer([], bot.store, bot.server.api, retention_days=1)

@@ -6,11 +6,10 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ..store import SQLiteStore
+from ..store import HistoryEntry, SQLiteStore
 
 __all__ = ["conversations"]
 
@@ -67,7 +66,8 @@ def list_conversations(db: Path, flow: str | None) -> None:
 @click.option("--flow", help="The flow, when the user talks to several.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(db: Path, user: str, flow: str | None, as_json: bool) -> None:
-    """A conversation's state and variables, the events it received and what was sent."""
+    """The story of a conversation: each event, the moves it made, what the bot sent and what
+    became of it ("10:02 user: hi -> welcome; bot: Hi Ana! ... (delivered, seen)")."""
 
     async def run() -> None:
         store = _open(db)
@@ -77,50 +77,49 @@ def show(db: Path, user: str, flow: str | None, as_json: bool) -> None:
             if not found:
                 raise click.ClickException(f"no conversation with {user}")
             for conversation in found:
-                key = (conversation.flow, conversation.user)
-                events = await store.inbox_events(key)
-                sent = await store.outbox(key)
+                story = await store.history((conversation.flow, conversation.user))
                 if as_json:
-                    click.echo(json.dumps({
+                    data = {
                         "conversation": conversation.to_dict(),
-                        "events": events,
-                        "sent": [m.__dict__ for m in sent],
-                    }, indent=2, default=str))  # fmt: skip
+                        "story": [e.__dict__ for e in story],
+                    }
+                    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
                     continue
-                _print(conversation.to_dict(), events, [m.__dict__ for m in sent])
+                state = "ended" if conversation.ended else conversation.state
+                click.echo(f"{conversation.flow} / {conversation.user}: {state}")
+                click.echo(f"  vars: {json.dumps(conversation.vars, ensure_ascii=False)}")
+                for line in story_lines(story):
+                    click.echo(f"  {line}")
         finally:
             await store.close()
 
     asyncio.run(run())
 
 
-def _print(
-    conversation: dict[str, Any], events: list[dict[str, Any]], sent: list[dict[str, Any]]
-) -> None:
-    state = "ended" if conversation["ended"] else conversation["state"]
-    click.echo(f"{conversation['flow']} / {conversation['user']}: {state}")
-    click.echo(f"  vars: {json.dumps(conversation['vars'], ensure_ascii=False)}")
-    story: list[tuple[float, int, str]] = []
-    for event in events:
-        payload = event["payload"]
-        what = event["kind"]
-        if what == "message":
-            content = payload.get("content", {})
-            what = f"user: {content.get('text') or content.get('contentType')}"
-        elif what == "sms":
-            what = f"user (sms): {payload.get('message')}"
-        elif what == "delivery":
-            what = f"status {payload.get('event', '').partition('::')[2]}"
-        error = f"  ERROR {event['error']}" if event["error"] else ""
-        story.append((event["received_at"], 0, f"{what}{error}"))
-    for message in sent:
-        request = message["request"]
-        part = request.get(request["channels"][0], {})
-        text = part.get("text") or part.get("contentType")
-        status = message["delivery"] or message["status"]
-        story.append((message["created_at"], 1, f"bot: {text} ({status})"))
-    for when, _, line in sorted(story, key=lambda item: (item[0], item[1])):
-        click.echo(f"  {_when(when)} {line}")
+def story_lines(story: list[HistoryEntry]) -> list[str]:
+    """History entries as lines, one per event: what arrived, the moves, what was sent."""
+    lines: list[str] = []
+    day = ""
+    for entry in story:
+        moment = datetime.fromtimestamp(entry.at, UTC)
+        if entry.kind == "event" or not lines:
+            if moment.strftime("%Y-%m-%d") != day:
+                day = moment.strftime("%Y-%m-%d")
+                lines.append(f"{day} (UTC)")
+            lines.append(
+                f"{moment:%H:%M:%S} {entry.text if entry.kind == 'event' else ''}".rstrip()
+            )
+            if entry.kind == "event":
+                continue
+        if entry.kind == "move":
+            lines[-1] += f" -> {entry.text.split(' -> ')[-1]}"
+        elif entry.kind == "sent":
+            lines[-1] += f"; bot: {entry.text} ({entry.status})"
+        elif entry.kind == "error":
+            lines[-1] += f"; ERROR {entry.text}"
+        else:
+            lines[-1] += f"; {entry.text}"
+    return lines
 
 
 @conversations.command()

@@ -37,6 +37,10 @@ __all__ = ["serve"]
     help="SQLite synchronous mode: full survives power loss, normal a process crash.",
 )  # fmt: skip
 @click.option("--shutdown-timeout", default=10.0, show_default=True, type=float)
+@click.option(
+    "--retention-days", type=float, envvar="BOTKIT_RETENTION_DAYS",
+    help="Forget conversation history, events and sent messages older than this (min 3).",
+)  # fmt: skip
 def serve(
     paths: tuple[Path, ...],
     host: str,
@@ -49,6 +53,7 @@ def serve(
     sandbox_port: int | None,
     durability: str,
     shutdown_timeout: float,
+    retention_days: float | None,
 ) -> None:
     """Serve flows (files or folders) on tyntec's webhooks: POST /webhook, POST /webhook/sms,
     GET /healthz, GET /metrics."""
@@ -68,6 +73,7 @@ def serve(
         sandbox_port=sandbox_port,
         durability="full" if durability == "full" else "normal",
         shutdown_timeout=shutdown_timeout,
+        retention_days=retention_days,
     )
     try:
         asyncio.run(run_server(options))

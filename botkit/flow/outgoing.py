@@ -19,6 +19,8 @@ __all__ = [
     "USER_CONTEXT_PREFIX",
     "build_request",
     "delivery_update",
+    "describe",
+    "first_part",
     "parse_user_context",
     "user_context",
 ]
@@ -63,6 +65,34 @@ def delivery_update(status: MessageStatus) -> tuple[str, str, DeliveryUpdate] | 
     flow, user, entry = target
     details = status.details.to_payload() if status.details else {}
     return flow, user, DeliveryUpdate(kind, entry, status.message_id, details)
+
+
+def first_part(payload: dict[str, Any]) -> dict[str, Any]:
+    """The content of a request's first channel: what the user sees when it delivers."""
+    channel = payload["channels"][0]
+    return dict(payload.get(channel) or payload.get("defaultContent") or {})
+
+
+def describe(payload: dict[str, Any]) -> str:
+    """A message request in one line, as a person would read it:
+    ``template order_status(123456, shipped)``, ``[image] https://... 'caption'``."""
+    content = first_part(payload)
+    kind = content.get("contentType")
+    if kind == "template":
+        template = content["template"]
+        params = ", ".join(p.get("default", "") for p in template.get("parameters", []))
+        return f"template {template['templateId']}({params})"
+    if kind == "media":
+        media = content["media"]
+        caption = f" {media['caption']!r}" if media.get("caption") else ""
+        return f"[{media.get('type', 'media')}] {media['url']}{caption}"
+    if kind == "location":
+        where = content["location"]
+        name = f" {where['name']}" if where.get("name") else ""
+        return f"[location] {where['latitude']}, {where['longitude']}{name}"
+    if kind == "url":
+        return str(content.get("url"))
+    return str(content.get("text"))
 
 
 def build_request(

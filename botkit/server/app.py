@@ -7,6 +7,7 @@ after the answer, so tyntec never waits on a flow and never retries because of o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -32,6 +33,7 @@ __all__ = ["DEFAULT_MAX_BODY", "BotServer"]
 log = logging.getLogger("botkit.server")
 
 DEFAULT_MAX_BODY = 1024 * 1024
+MIN_RETENTION_DAYS = 3
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -61,6 +63,7 @@ class BotServer:
         clock: Callable[[], float] = time.time,
         shutdown_timeout: float = 10.0,
         send_retry_delay: float = 1.0,
+        retention_days: float | None = None,
     ) -> None:
         self.flows = flows
         self.store = store
@@ -69,6 +72,13 @@ class BotServer:
         self.max_body = max_body
         self.shutdown_timeout = shutdown_timeout
         self._token = webhook_token
+        if retention_days is not None and retention_days < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"keep history at least {MIN_RETENTION_DAYS} days: tyntec retries a webhook for "
+                "48 hours, and a retry is only recognised while its event is kept"
+            )
+        self.retention_days = retention_days
+        self._pruning: asyncio.Task[None] | None = None
         self.router = Router(flows)
         self.metrics = Metrics()
         self.engine = Engine(flows, api, clock=clock)
@@ -103,6 +113,8 @@ class BotServer:
         await self.processor.start()
         await self.sender.start()
         self.timers.start()
+        if self.retention_days is not None:
+            self._pruning = asyncio.get_running_loop().create_task(self._prune_forever())
         self._running = self.ready = True
         log.info("botkit server ready: flows %s", ", ".join(f.name for f in self.flows))
 
@@ -111,6 +123,9 @@ class BotServer:
         if not self._running:
             return
         self._running = self.ready = False
+        if self._pruning is not None:
+            self._pruning.cancel()
+            await asyncio.gather(self._pruning, return_exceptions=True)
         deadline = self.clock() + self.shutdown_timeout
         await self.timers.stop()
         await self.processor.workers.close(max(0.0, deadline - self.clock()))
@@ -119,6 +134,23 @@ class BotServer:
         await self.api.close()
         await self.store.close()
         log.info("botkit server stopped")
+
+    async def prune(self) -> int:
+        """Forget history, events and messages older than the retention period."""
+        if self.retention_days is None:
+            return 0
+        removed = await self.store.prune(self.clock() - self.retention_days * 86400)
+        if removed:
+            log.info("retention: removed %d old rows", removed)
+        return removed
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except Exception:
+                log.exception("pruning old history failed")
+            await asyncio.sleep(3600)
 
     def _after_turn(self, conversation: Conversation, outbox_ids: list[int]) -> None:
         if outbox_ids:

@@ -96,12 +96,16 @@ class Processor:
             log.exception("event %d of %s/%s failed", event.id, *key)
             return await self._failed(event, stored, f"{type(error).__name__}: {error}")
         outbox = [request.to_payload() for request in outcome.outbox]
+        story = _story(event, outcome.handled or bool(outbox) or bool(outcome.transitions))
+        story += [("move", f"{a or '(start)'} -> {b}") for a, b in outcome.transitions]
+        story += [("note", note) for note in outcome.notes]
         ids = await self.store.finish_turn(
             event.id,
             outcome.conversation,
             outbox,
             now=self.clock(),
             expected_version=stored.version if stored else None,
+            story=story,
         )
         self.metrics.count("botkit_events_processed_total", outcome="ok")
         self.metrics.observe_latency(max(0.0, self.clock() - event.received_at))
@@ -144,9 +148,34 @@ class Processor:
             now=self.clock(),
             error=error,
             expected_version=stored.version if stored else None,
+            story=[*_story(event, True), ("error", error)],
         )
         self.metrics.count("botkit_events_processed_total", outcome="error")
         return True
+
+
+def _story(event: InboxEvent, relevant: bool) -> list[tuple[str, str]]:
+    """The history line of an event; delivery reports only when they changed something."""
+    payload = event.payload
+    if event.kind == "message":
+        content = payload.get("content") or {}
+        kind = content.get("contentType")
+        if kind == "media":
+            said = f"[{(content.get('media') or {}).get('type', 'media')}]"
+        elif kind == "location":
+            said = "[location]"
+        else:
+            said = str(content.get("text") or content.get("url"))
+        return [("event", f"user: {said}")]
+    if event.kind == "sms":
+        return [("event", f"user (sms): {payload.get('message')}")]
+    if event.kind == "timeout":
+        return [("event", "timeout")]
+    if event.kind == "start":
+        return [("event", "started from outside")]
+    if relevant:
+        return [("event", f"{event.kind}: {str(payload.get('event', '')).partition('::')[2]}")]
+    return []
 
 
 def _engine_event(event: InboxEvent) -> Event:

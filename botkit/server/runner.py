@@ -42,6 +42,7 @@ class ServeOptions:
     durability: Durability = "full"
     max_body: int = DEFAULT_MAX_BODY
     shutdown_timeout: float = 10.0
+    retention_days: float | None = None
 
 
 def find_flows(paths: list[Path]) -> list[Flow]:
@@ -96,6 +97,7 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
         webhook_token=options.webhook_token,
         max_body=options.max_body,
         shutdown_timeout=options.shutdown_timeout,
+        retention_days=options.retention_days,
     )
     bot = web.AppRunner(server.app(), shutdown_timeout=options.shutdown_timeout, access_log=None)
     await bot.setup()

@@ -1,11 +1,20 @@
 """Where the server keeps conversations, inbound events and outbound messages."""
 
-from .base import ConversationKey, InboxEvent, NewEvent, OutboxMessage, Store, StoreStats
+from .base import (
+    ConversationKey,
+    HistoryEntry,
+    InboxEvent,
+    NewEvent,
+    OutboxMessage,
+    Store,
+    StoreStats,
+)
 from .sqlite import Durability, SQLiteStore, StaleConversation
 
 __all__ = [
     "ConversationKey",
     "Durability",
+    "HistoryEntry",
     "InboxEvent",
     "NewEvent",
     "OutboxMessage",

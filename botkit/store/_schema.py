@@ -54,4 +54,18 @@ MIGRATIONS: list[str] = [
     CREATE INDEX outbox_pending ON outbox (flow, user, id) WHERE status = 'pending';
     CREATE INDEX outbox_message ON outbox (message_id) WHERE message_id IS NOT NULL;
     """,
+    # 2: the story of each conversation: events, moves, messages, errors.
+    """
+    CREATE TABLE history (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        flow       TEXT NOT NULL,
+        user       TEXT NOT NULL,
+        at         REAL NOT NULL,
+        kind       TEXT NOT NULL,
+        text       TEXT NOT NULL,
+        outbox_id  INTEGER
+    );
+    CREATE INDEX history_conversation ON history (flow, user, id);
+    CREATE INDEX history_age ON history (at);
+    """,
 ]

@@ -16,6 +16,7 @@ from ..flow import Conversation
 
 __all__ = [
     "ConversationKey",
+    "HistoryEntry",
     "InboxEvent",
     "NewEvent",
     "OutboxMessage",
@@ -77,6 +78,20 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a conversation's story.
+
+    ``kind`` is ``event`` (what arrived), ``move`` (a state change), ``sent`` (a message,
+    with ``status``: its sending and delivery states) or ``error``.
+    """
+
+    at: float
+    kind: str
+    text: str
+    status: str | None = None
+
+
+@dataclass(frozen=True)
 class StoreStats:
     conversations: int
     active_conversations: int
@@ -128,9 +143,11 @@ class Store(abc.ABC):
         now: float,
         error: str | None = None,
         expected_version: int | None = None,
+        story: list[tuple[str, str]] | None = None,
     ) -> list[int]:
         """In one transaction: save the conversation (unless None), queue the outbox, mark the
-        event processed (with ``error`` if it failed). Returns the outbox ids.
+        event processed (with ``error`` if it failed), and add ``story`` (``(kind, text)``
+        lines) and the messages queued to the conversation's history. Returns the outbox ids.
 
         ``expected_version`` is the version the conversation was loaded at; a different
         stored version means another process changed it, and nothing is written.
@@ -180,6 +197,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def outbox(self, key: ConversationKey) -> list[OutboxMessage]:
         """Every message of a conversation, oldest first."""
+
+    @abc.abstractmethod
+    async def history(self, key: ConversationKey) -> list[HistoryEntry]:
+        """The conversation's story, oldest first, messages with their delivery states."""
+
+    @abc.abstractmethod
+    async def prune(self, before: float) -> int:
+        """Delete history, processed events and finished messages older than ``before``;
+        how many rows went."""
 
     @abc.abstractmethod
     async def stats(self) -> StoreStats: ...

@@ -19,9 +19,11 @@ from typing import Any, Literal
 import aiosqlite
 
 from ..flow import Conversation
+from ..flow.outgoing import describe
 from ._schema import MIGRATIONS
 from .base import (
     ConversationKey,
+    HistoryEntry,
     InboxEvent,
     NewEvent,
     OutboxMessage,
@@ -179,9 +181,19 @@ class SQLiteStore(Store):
         now: float,
         error: str | None = None,
         expected_version: int | None = None,
+        story: list[tuple[str, str]] | None = None,
     ) -> list[int]:
         ids: list[int] = []
         async with self._transaction() as db:
+            if story:
+                cursor = await db.execute("SELECT flow, user FROM inbox WHERE id = ?", (event_id,))
+                row = await cursor.fetchone()
+                for kind, text in story if row is not None else []:
+                    assert row is not None
+                    await db.execute(
+                        "INSERT INTO history (flow, user, at, kind, text) VALUES (?, ?, ?, ?, ?)",
+                        (row[0], row[1], now, kind, text),
+                    )
             if conversation is not None:
                 await self._save(db, conversation, expected_version, now)
                 for request in outbox:
@@ -200,6 +212,12 @@ class SQLiteStore(Store):
                     )
                     assert cursor.lastrowid is not None
                     ids.append(cursor.lastrowid)
+                    await db.execute(
+                        "INSERT INTO history (flow, user, at, kind, text, outbox_id) "
+                        "VALUES (?, ?, ?, 'sent', ?, ?)",
+                        (conversation.flow, conversation.user, now, describe(request),
+                         cursor.lastrowid),
+                    )  # fmt: skip
             await db.execute(
                 "UPDATE inbox SET processed_at = ?, error = ?, attempts = attempts + 1 "
                 "WHERE id = ?",
@@ -331,8 +349,12 @@ class SQLiteStore(Store):
 
     async def record_delivery(self, message_id: str, status: str, *, now: float) -> bool:
         async with self._transaction() as db:
+            # Keep every status in order ("delivered, seen"), each once.
             cursor = await db.execute(
-                "UPDATE outbox SET delivery = ?, updated_at = ? WHERE message_id = ?",
+                "UPDATE outbox SET delivery = CASE "
+                "WHEN delivery IS NULL THEN ?1 "
+                "WHEN ', ' || delivery || ', ' LIKE '%, ' || ?1 || ', %' THEN delivery "
+                "ELSE delivery || ', ' || ?1 END, updated_at = ?2 WHERE message_id = ?3",
                 (status, now, message_id),
             )
             return cursor.rowcount > 0
@@ -344,6 +366,32 @@ class SQLiteStore(Store):
                 key,
             )
         return [_outbox_message(row) for row in rows]
+
+    async def history(self, key: ConversationKey) -> list[HistoryEntry]:
+        async with self._read() as db:
+            rows = await db.execute_fetchall(
+                "SELECT h.at, h.kind, h.text, o.status, o.delivery FROM history h "
+                "LEFT JOIN outbox o ON o.id = h.outbox_id "
+                "WHERE h.flow = ? AND h.user = ? ORDER BY h.id",
+                key,
+            )
+        entries = []
+        for at, kind, text, sending, delivery in rows:
+            status = delivery or sending if kind == "sent" else None
+            entries.append(HistoryEntry(at, kind, text, status))
+        return entries
+
+    async def prune(self, before: float) -> int:
+        async with self._transaction() as db:
+            removed = 0
+            for statement in (
+                "DELETE FROM history WHERE at < ?",
+                "DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?",
+                "DELETE FROM outbox WHERE status != 'pending' AND updated_at < ?",
+            ):
+                cursor = await db.execute(statement, (before,))
+                removed += cursor.rowcount
+        return removed
 
     async def stats(self) -> StoreStats:
         async with self._read() as db:

@@ -24,7 +24,7 @@ from ..flow import (
     UserMessage,
 )
 from ..flow._source import Position
-from ..flow.outgoing import delivery_update
+from ..flow.outgoing import delivery_update, describe, first_part
 from ..sandbox import DEFAULT_BOT_NUMBER, Clock, Notifier, Sandbox
 from ..tyntec import RetryPolicy, TyntecClient
 from ..tyntec.models import MessageRequest, MessageStatus, parse_event
@@ -51,29 +51,11 @@ class BotMessage:
     @property
     def content(self) -> dict[str, Any]:
         """The first channel's part: what the user sees when that channel delivers."""
-        payload = self.payload
-        channel = self.request.channels[0]
-        return dict(payload.get(channel) or payload.get("defaultContent") or {})
+        return first_part(self.payload)
 
     def describe(self) -> str:
         """A one-line rendering, e.g. ``template order_status(123456, shipped)``."""
-        content = self.content
-        kind = content.get("contentType")
-        if kind == "template":
-            template = content["template"]
-            params = ", ".join(p.get("default", "") for p in template.get("parameters", []))
-            return f"template {template['templateId']}({params})"
-        if kind == "media":
-            media = content["media"]
-            caption = f" {media['caption']!r}" if media.get("caption") else ""
-            return f"[{media.get('type', 'media')}] {media['url']}{caption}"
-        if kind == "location":
-            where = content["location"]
-            name = f" {where['name']}" if where.get("name") else ""
-            return f"[location] {where['latitude']}, {where['longitude']}{name}"
-        if kind == "url":
-            return str(content.get("url"))
-        return str(content.get("text"))
+        return describe(self.payload)
 
 
 class FlowHarness:
