@@ -7,6 +7,7 @@ import logging
 import click
 
 from .. import __version__
+from ._chat import chat
 from ._conversations import conversations
 from ._flows import graph, test, validate
 from ._sandbox import sandbox
@@ -29,5 +30,5 @@ def main(verbose: bool) -> None:
         logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
-for command in (sandbox, serve, conversations, validate, graph, test):
+for command in (chat, sandbox, serve, conversations, validate, graph, test):
     main.add_command(command)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from ..store import HistoryEntry, SQLiteStore
+from .._conversation_story import story_lines
+from ..store import SQLiteStore
 
 __all__ = ["conversations"]
 
@@ -94,32 +95,6 @@ def show(db: Path, user: str, flow: str | None, as_json: bool) -> None:
             await store.close()
 
     asyncio.run(run())
-
-
-def story_lines(story: list[HistoryEntry]) -> list[str]:
-    """History entries as lines, one per event: what arrived, the moves, what was sent."""
-    lines: list[str] = []
-    day = ""
-    for entry in story:
-        moment = datetime.fromtimestamp(entry.at, UTC)
-        if entry.kind == "event" or not lines:
-            if moment.strftime("%Y-%m-%d") != day:
-                day = moment.strftime("%Y-%m-%d")
-                lines.append(f"{day} (UTC)")
-            lines.append(
-                f"{moment:%H:%M:%S} {entry.text if entry.kind == 'event' else ''}".rstrip()
-            )
-            if entry.kind == "event":
-                continue
-        if entry.kind == "move":
-            lines[-1] += f" -> {entry.text.split(' -> ')[-1]}"
-        elif entry.kind == "sent":
-            lines[-1] += f"; bot: {entry.text} ({entry.status})"
-        elif entry.kind == "error":
-            lines[-1] += f"; ERROR {entry.text}"
-        else:
-            lines[-1] += f"; {entry.text}"
-    return lines
 
 
 @conversations.command()

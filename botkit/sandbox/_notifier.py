@@ -59,6 +59,11 @@ class Notifier:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    @property
+    def busy(self) -> bool:
+        """True while notifications are on their way."""
+        return bool(self._tasks)
+
     async def idle(self) -> None:
         """Wait until every notification scheduled so far has been delivered or given up."""
         while self._tasks:

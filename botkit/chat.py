@@ -1,0 +1,209 @@
+"""A bot and its user on one machine: ``botkit chat``'s engine room.
+
+It runs the real server (store, inbox, engine, outbox, timers) against the embedded sandbox,
+the same code path as ``botkit serve --sandbox``, and plays the user through the sandbox, so
+what you see in the terminal is what a WhatsApp user would get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from .flow import Conversation
+from .flow.outgoing import first_part
+from .sandbox import DEFAULT_BOT_NUMBER, Clock, Notifier, Sandbox
+from .server import BotServer
+from .server.runner import find_flows
+from .store import HistoryEntry, SQLiteStore
+from .tyntec import RetryPolicy, TyntecClient
+
+__all__ = ["BotLine", "ChatSession", "render_message"]
+
+
+@dataclass(frozen=True)
+class BotLine:
+    """A message the bot sent, rendered for a terminal."""
+
+    text: str
+    message_id: str
+    channel: str
+
+
+def render_message(payload: dict[str, Any]) -> str:
+    """How a person would see a message: text as it is, templates with their parameters,
+    media as a labelled link, locations as coordinates and name."""
+    content = first_part(payload)
+    kind = content.get("contentType")
+    if kind == "template":
+        template = content["template"]
+        params = " | ".join(p.get("default", "") for p in template.get("parameters", []))
+        language = template.get("language", {}).get("code", "")
+        return f"[template {template['templateId']} ({language})] {params}".rstrip()
+    if kind == "media":
+        media = content["media"]
+        caption = f" - {media['caption']}" if media.get("caption") else ""
+        return f"[{media.get('type', 'media')}] {media['url']}{caption}"
+    if kind == "location":
+        where = content["location"]
+        name = f" ({where['name']})" if where.get("name") else ""
+        return f"[location] {where['latitude']}, {where['longitude']}{name}"
+    if kind == "url":
+        return str(content.get("url"))
+    return str(content.get("text"))
+
+
+class ChatSession:
+    """One person talking to the flows in ``paths`` as the user ``number``."""
+
+    def __init__(
+        self,
+        paths: list[Path],
+        *,
+        number: str = "+491701234567",
+        name: str | None = None,
+        channel: str = "whatsapp",
+        db: Path | None = None,
+    ) -> None:
+        self.flows = find_flows(paths)
+        self.number = "+" + number.lstrip("+")
+        self.user = self.number.lstrip("+")
+        self.name = name
+        self.channel = channel
+        self.clock = Clock()
+        self._temporary = None if db else tempfile.TemporaryDirectory(prefix="botkit-chat-")
+        self.db = db or Path(self._temporary.name) / "chat.db"  # type: ignore[union-attr]
+        self.sandbox = Sandbox(clock=self.clock, notifier=Notifier(retry_delay=0.05))
+        self.server: BotServer | None = None
+        self._runners: list[web.AppRunner] = []
+        self._seen = 0
+
+    async def __aenter__(self) -> Self:
+        sandbox_url = await self._serve(self.sandbox.app())
+        api = TyntecClient("sandbox", base_url=sandbox_url, retry=RetryPolicy(attempts=2))
+        self.server = BotServer(
+            self.flows, SQLiteStore(self.db, durability="normal"), api, clock=self.clock.now,
+            send_retry_delay=0.1,
+        )  # fmt: skip
+        bot_url = await self._serve(self.server.app())
+        self.sandbox.webhook_url = f"{bot_url}/webhook"
+        self.sandbox.sms_webhook_url = f"{bot_url}/webhook/sms"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        if self._temporary is not None:
+            self._temporary.cleanup()
+
+    async def _serve(self, app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[-1][1]}"
+
+    # -- the user's side ----------------------------------------------------------------
+
+    async def say(self, text: str) -> list[BotLine]:
+        return await self._user(text=text)
+
+    async def send_media(self, kind: str, url: str, caption: str | None = None) -> list[BotLine]:
+        media = {"type": kind, "url": url, **({"caption": caption} if caption else {})}
+        return await self._user(media=media)
+
+    async def send_location(
+        self, latitude: float, longitude: float, name: str | None = None
+    ) -> list[BotLine]:
+        location: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+        if name:
+            location["name"] = name
+        return await self._user(location=location)
+
+    async def _user(self, **content: Any) -> list[BotLine]:
+        await self.sandbox.user_says(
+            self.number, to=DEFAULT_BOT_NUMBER, channel=self.channel, name=self.name, **content
+        )
+        return await self._replies()
+
+    async def wait(self, seconds: float) -> list[BotLine]:
+        """Time passes: timeouts due by then fire now."""
+        assert self.server is not None
+        self.clock.advance(seconds)
+        await self.server.timers.fire_due()
+        return await self._replies()
+
+    def otp_code(self) -> str | None:
+        """The last OTP code the sandbox 'sent' to this user."""
+        codes = [o.code for o in self.sandbox.twofa.otps.values() if o.number == self.number]
+        return codes[-1] if codes else None
+
+    async def report(self, status: str) -> list[BotLine]:
+        """The bot's last message reached the state ``status`` (delivered, seen, failed)."""
+        sent = self._sent_to_user()
+        if not sent:
+            raise ValueError("the bot has not sent anything yet")
+        await self.sandbox.chat.report_status(sent[-1], status)
+        return await self._replies()
+
+    async def conversation(self) -> Conversation | None:
+        assert self.server is not None
+        found = await self.server.store.conversations(user=self.user)
+        return found[0] if found else None
+
+    async def history(self) -> list[HistoryEntry]:
+        conversation = await self.conversation()
+        if conversation is None or self.server is None:
+            return []
+        return await self.server.store.history((conversation.flow, conversation.user))
+
+    async def reset(self) -> bool:
+        conversation = await self.conversation()
+        if conversation is None or self.server is None:
+            return False
+        return await self.server.store.reset((conversation.flow, conversation.user))
+
+    # -- the bot's side -------------------------------------------------------------------
+
+    def _sent_to_user(self) -> list[Any]:
+        return [m for m in self.sandbox.chat.messages.values() if m.to.lstrip("+") == self.user]
+
+    async def _replies(self) -> list[BotLine]:
+        await self.settle()
+        sent = self._sent_to_user()
+        new, self._seen = sent[self._seen :], len(sent)
+        return [
+            BotLine(render_message({"messageId": m.message_id, **m.request}), m.message_id,
+                    m.channels[0])
+            for m in new
+        ]  # fmt: skip
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the bot has nothing left to do: events processed, messages sent,
+        notifications delivered."""
+        assert self.server is not None
+        server = self.server
+        async with asyncio.timeout(timeout):
+            quiet = 0
+            while quiet < 2:
+                await self.sandbox.idle()
+                await server.processor.workers.idle()
+                await server.sender.workers.idle()
+                stats = await server.store.stats()
+                busy = server.processor.workers.busy or server.sender.workers.busy
+                if stats.inbox_pending or busy or self.sandbox.notifier.busy:
+                    quiet = 0
+                else:
+                    quiet += 1
+                await asyncio.sleep(0.01)

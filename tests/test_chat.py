@@ -1,0 +1,103 @@
+"""``botkit chat`` driven by a script on stdin, as a person would type it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = """\
+hi
+/image https://example.com/cat.jpg my cat
+1
+12345
+123456
+2
+/otp
+0000000
+{otp}
+hello again
+/wait 9m
+/wait 1m
+/status seen
+/location 51.5 7.49 tyntec office
+/state
+/history
+/reset
+/state
+/nonsense
+/quit
+"""
+
+
+def run_chat(*args: str, script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "botkit", "chat", *args], input=script, capture_output=True,
+        text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_a_scripted_chat_with_the_support_flow() -> None:
+    result = run_chat("flows/support.yaml", "--name", "Ana", script=SCRIPT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    code = re.search(r"the sandbox sent the code (\d+)", result.stdout)
+    assert code, result.stdout
+    greeting = "bot: Hi Ana! Reply 1 for your order status, 2 to talk to a person."
+    assert lines[:23] == [
+        "# chatting with support as +491701234567 on whatsapp; /help for commands",
+        "you: hi",
+        greeting,
+        "you: /image https://example.com/cat.jpg my cat",
+        "bot: Thanks for the image, but I only read text here.",
+        "you: 1",
+        "bot: What's your order number? (6 digits)",
+        "you: 12345",
+        "bot: Order numbers have 6 digits, like 123456.",
+        "you: 123456",
+        "bot: [template order_status (en)] 123456 | shipped",
+        greeting,
+        "you: 2",
+        "bot: We sent you a code by SMS. Please type it here.",
+        "you: /otp",
+        f"# the sandbox sent the code {code.group(1)}",
+        "you: 0000000",
+        "bot: That code is not right, try again.",
+        "you: {otp}",
+        "bot: Thanks, you're verified. A person will write to you shortly.",
+        "you: hello again",
+        greeting,
+        "you: /wait 9m",
+    ]
+    rest = lines[23:]
+    assert rest[:5] == [
+        "# (9m later)",
+        "you: /wait 1m",
+        "# (1m later)",
+        "bot: Still there? Reply 1 or 2.",
+        "you: /status seen",
+    ]
+    assert "bot: Sorry, I didn't get that. Reply 1 or 2." in rest  # a location is no answer
+    assert "# flow support, state welcome, vars {'order': None}" in rest  # a new conversation
+    assert any(line.startswith("# ") and "user: hi -> welcome; bot: Hi Ana!" in line
+               for line in rest)  # fmt: skip
+    assert "# conversation forgotten" in rest
+    assert "# no conversation yet" in rest
+    assert "! unknown command /nonsense; /help lists them" in result.stderr
+
+
+def test_chat_on_sms_shows_the_channel() -> None:
+    result = run_chat("flows/echo.yaml", "--channel", "sms", script="hi\nping\n")
+    assert result.returncode == 0, result.stderr
+    assert "bot (sms): ping" in result.stdout.splitlines()
+
+
+def test_chat_with_a_broken_flow_says_what_is_wrong(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("flow: x\nstart: nowhere\nstates:\n  a: {final: true}\n")
+    result = run_chat(str(broken), script="hi\n")
+    assert result.returncode == 1
+    assert f"{broken}:2:8: start state 'nowhere' is not defined" in result.stderr
