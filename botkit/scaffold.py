@@ -73,8 +73,8 @@ dependencies = ["botkit"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-# The flow tests run their own event loop; no async plugin is needed.
-addopts = "-p no:asyncio"
+# Read by pytest-asyncio when it is installed (botkit's test extra has it).
+asyncio_default_fixture_loop_scope = "function"
 """
 
 GITIGNORE = """\
