@@ -4,6 +4,7 @@ tyntec. Each guarantee of the server has its test here or in test_serve_e2e.py."
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 import time
 from collections.abc import AsyncIterator, Callable
@@ -40,14 +41,14 @@ async def start_bot(
 
     async def start(
         *flows: Path, token: str | None = TOKEN, clock: Callable[[], float] = time.time,
-        db: Path | None = None, max_body: int = 1024 * 1024,
+        db: Path | None = None, max_body: int = 1024 * 1024, watch: list[Path] | None = None,
     ) -> ServedBot:  # fmt: skip
         store = SQLiteStore(db or tmp_path / "bot.db")
         api = TyntecClient("sandbox", base_url=sandbox_url, retry=RetryPolicy(attempts=1))
         server = BotServer(
             [load_flow(f) for f in flows or [ROOT / "flows" / "support.yaml"]],
             store, api, webhook_token=token, clock=clock, send_retry_delay=0.05,
-            max_body=max_body,
+            max_body=max_body, watch=watch,
         )  # fmt: skip
         served = await aiohttp_server(server.app())
         url = str(served.make_url("")).rstrip("/")
@@ -420,3 +421,82 @@ async def test_retention_forgets_old_history_but_not_conversations(
     assert (await bot.store.conversations())[0].state == "welcome"
     with pytest.raises(ValueError, match="at least 3 days"):
         BotServer([], bot.store, bot.server.api, retention_days=1)
+
+
+RELOADABLE = """\
+flow: live
+start: a
+states:
+  a:
+    say: "{greeting}"
+    on:
+      - if: {{text: [next]}}
+        goto: b
+  b:
+    say: "in b"
+    on:
+      - if: {{text: [again]}}
+        say: "{again}"
+      - if: {{text: [back]}}
+        goto: a
+"""
+
+
+def rewrite(path: Path, text: str) -> None:
+    path.write_text(text)
+    stamp = path.stat().st_mtime + 2  # a new mtime even on coarse file systems
+    os.utime(path, (stamp, stamp))
+
+
+async def test_reload_serves_the_new_flow_text_without_a_restart(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = sandbox
+    flow = flow_file(tmp_path, RELOADABLE.format(greeting="Hello v1", again="still v1"))
+    bot = await start_bot(flow, watch=[flow])
+    assert bot.server.reloader is not None
+    await bot.post(mo_message("hi"))
+    await bot.post(mo_message("next"))
+    await eventually(lambda: texts_to(stand_in) == ["Hello v1", "in b"])
+    rewrite(flow, RELOADABLE.format(greeting="Hello v2", again="now v2"))
+    version = bot.server.engine.flows["live"].version
+    # The polling loop picks the change up on its own within a second or two.
+    await eventually(lambda: bot.server.engine.flows["live"].spec.states["a"].say[0].text
+                     == "Hello v2", timeout=5)  # fmt: skip
+    await bot.post(mo_message("again"))  # the conversation kept its state (b)
+    await bot.post(mo_message("back"))
+    await eventually(lambda: texts_to(stand_in)[2:] == ["now v2", "Hello v2"])
+    (conversation,) = await bot.store.conversations()
+    assert conversation.flow_version == bot.server.engine.flows["live"].version != version
+
+
+async def test_a_broken_edit_keeps_the_running_version(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = sandbox
+    flow = flow_file(tmp_path, RELOADABLE.format(greeting="Hello v1", again="x"))
+    bot = await start_bot(flow, watch=[flow])
+    assert bot.server.reloader is not None
+    rewrite(flow, "flow: live\nstart: nowhere\nstates: {}\n")
+    assert bot.server.reloader.check() == []
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in) == ["Hello v1"])
+
+
+async def test_a_conversation_in_a_removed_state_restarts(
+    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = sandbox
+    flow = flow_file(tmp_path, RELOADABLE.format(greeting="Hello v1", again="x"))
+    bot = await start_bot(flow, watch=[flow])
+    assert bot.server.reloader is not None
+    await bot.post(mo_message("hi"))
+    await bot.post(mo_message("next"))
+    await eventually(lambda: texts_to(stand_in) == ["Hello v1", "in b"])
+    rewrite(flow, "flow: live\nstart: a\nstates:\n  a:\n    say: 'Only a now'\n"
+            "    on:\n      - if: {text: [x]}\n        goto: a\n")  # fmt: skip
+    assert bot.server.reloader.check() == ["live"]
+    await bot.post(mo_message("again"))
+    await eventually(lambda: texts_to(stand_in)[-1] == "Only a now")
+    story = await bot.store.history(("live", USER))
+    assert ("note", "state 'b' no longer exists; restarting") in [(e.kind, e.text) for e in story]

@@ -37,6 +37,7 @@ __all__ = ["serve"]
     help="SQLite synchronous mode: full survives power loss, normal a process crash.",
 )  # fmt: skip
 @click.option("--shutdown-timeout", default=10.0, show_default=True, type=float)
+@click.option("--reload", is_flag=True, help="Reload changed flow files without a restart.")
 @click.option(
     "--retention-days", type=float, envvar="BOTKIT_RETENTION_DAYS",
     help="Forget conversation history, events and sent messages older than this (min 3).",
@@ -54,6 +55,7 @@ def serve(
     durability: str,
     shutdown_timeout: float,
     retention_days: float | None,
+    reload: bool,
 ) -> None:
     """Serve flows (files or folders) on tyntec's webhooks: POST /webhook, POST /webhook/sms,
     GET /healthz, GET /metrics."""
@@ -74,6 +76,7 @@ def serve(
         durability="full" if durability == "full" else "normal",
         shutdown_timeout=shutdown_timeout,
         retention_days=retention_days,
+        reload=reload,
     )
     try:
         asyncio.run(run_server(options))

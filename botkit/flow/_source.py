@@ -7,6 +7,7 @@ silently lets the last one win, are reported here.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class Located:
 
     data: Any
     file: str
+    digest: str = ""
+    """A short hash of the file's text: the version of what was loaded."""
     values: dict[Path_, Position] = field(default_factory=dict)
     keys: dict[Path_, Position] = field(default_factory=dict)
 
@@ -88,7 +91,7 @@ def load_yaml(path: str | Path, text: str | None = None) -> Located:
         mark = exc.problem_mark or exc.context_mark
         where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
         raise SourceError(where, f"not valid YAML: {exc.problem or exc}") from None
-    located = Located(None, file)
+    located = Located(None, file, hashlib.sha256(text.encode()).hexdigest()[:12])
     located.data = None if node is None else _convert(node, (), located)
     return located
 

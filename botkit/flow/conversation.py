@@ -36,6 +36,8 @@ class Conversation:
     otp_id: str | None = None
     timeout_at: float | None = None
     version: int = 0
+    flow_version: str | None = None
+    """The version (file hash) of the flow that last handled this conversation."""
 
     def copy(self) -> Conversation:
         return copy.deepcopy(self)

@@ -109,7 +109,17 @@ class Engine:
         finally:
             machine.remove_model(model)
         turn.conversation.version += 1
+        turn.conversation.flow_version = flow.version
         return turn.outcome
+
+    def replace_flow(self, flow: Flow) -> None:
+        """Use a new version of a flow (or a new flow) from the next event on.
+
+        Conversations keep their state; one whose state the new version no longer has
+        restarts at ``start`` on its next message (with a note in its history).
+        """
+        self._machines[flow.name] = _compile(flow)
+        self.flows[flow.name] = flow
 
 
 def _compile(flow: Flow) -> AsyncMachine:

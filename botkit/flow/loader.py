@@ -35,6 +35,11 @@ class Flow:
         return self.spec.flow
 
     @property
+    def version(self) -> str:
+        """A short hash of the flow file: conversations record the version they ran."""
+        return self.source.digest
+
+    @property
     def file(self) -> str:
         return self.source.file
 

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +25,7 @@ from ..tyntec.models import MessageStatus, parse_event
 from .intake import BadNotification, chat_notification, inbound_sms
 from .metrics import Metrics
 from .processor import Processor
+from .reload import FlowReloader
 from .routing import Router
 from .sender import Sender
 from .timers import TimerLoop
@@ -64,6 +66,7 @@ class BotServer:
         shutdown_timeout: float = 10.0,
         send_retry_delay: float = 1.0,
         retention_days: float | None = None,
+        watch: list[Path] | None = None,
     ) -> None:
         self.flows = flows
         self.store = store
@@ -87,6 +90,11 @@ class BotServer:
             store, self.engine, self.metrics, on_turn=self._after_turn, clock=clock
         )
         self.timers = TimerLoop(store, self.processor.notify, clock=clock)
+        self.reloader = (
+            FlowReloader(watch, self.replace_flows, lambda: list(self.engine.flows.values()))
+            if watch
+            else None
+        )
         self.ready = False
         self._running = False
 
@@ -113,6 +121,8 @@ class BotServer:
         await self.processor.start()
         await self.sender.start()
         self.timers.start()
+        if self.reloader is not None:
+            self.reloader.start()
         if self.retention_days is not None:
             self._pruning = asyncio.get_running_loop().create_task(self._prune_forever())
         self._running = self.ready = True
@@ -127,6 +137,8 @@ class BotServer:
             self._pruning.cancel()
             await asyncio.gather(self._pruning, return_exceptions=True)
         deadline = self.clock() + self.shutdown_timeout
+        if self.reloader is not None:
+            await self.reloader.stop()
         await self.timers.stop()
         await self.processor.workers.close(max(0.0, deadline - self.clock()))
         await self.sender.flush(max(0.0, deadline - self.clock()))
@@ -134,6 +146,13 @@ class BotServer:
         await self.api.close()
         await self.store.close()
         log.info("botkit server stopped")
+
+    def replace_flows(self, flows: list[Flow]) -> None:
+        """Serve new versions of flows from the next event on (see :mod:`.reload`)."""
+        for flow in flows:
+            self.engine.replace_flow(flow)
+        self.flows = list(self.engine.flows.values())
+        self.router = Router(self.flows)
 
     async def prune(self) -> int:
         """Forget history, events and messages older than the retention period."""

@@ -20,6 +20,7 @@ from ..sandbox import DEFAULT_API_KEY, Sandbox
 from ..store import Durability, SQLiteStore
 from ..tyntec import TyntecClient
 from .app import DEFAULT_MAX_BODY, BotServer
+from .reload import flow_files
 
 __all__ = ["ServeOptions", "find_flows", "serve"]
 
@@ -43,19 +44,13 @@ class ServeOptions:
     max_body: int = DEFAULT_MAX_BODY
     shutdown_timeout: float = 10.0
     retention_days: float | None = None
+    reload: bool = False
 
 
 def find_flows(paths: list[Path]) -> list[Flow]:
     """Load the flow files named, and every ``*.yaml`` in the folders named (flow tests,
     ``*.test.yaml``, are left out)."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(
-                p for p in sorted(path.glob("*.yaml")) if not p.name.endswith(".test.yaml")
-            )
-        else:
-            files.append(path)
+    files = flow_files(paths)
     if not files:
         raise ValueError(f"no flow files in {', '.join(map(str, paths))}")
     return [load_flow(file) for file in files]
@@ -98,6 +93,7 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
         max_body=options.max_body,
         shutdown_timeout=options.shutdown_timeout,
         retention_days=options.retention_days,
+        watch=options.flows if options.reload else None,
     )
     bot = web.AppRunner(server.app(), shutdown_timeout=options.shutdown_timeout, access_log=None)
     await bot.setup()
