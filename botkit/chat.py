@@ -76,6 +76,9 @@ class ChatSession:
         self.user = self.number.lstrip("+")
         self.name = name
         self.channel = channel
+        # The user writes to the first flow's own account when it names one.
+        own = (self.flows[0].spec.accounts or {}).get(channel)  # type: ignore[call-overload]
+        self.account = own[0] if own else DEFAULT_BOT_NUMBER
         self.clock = Clock()
         self._temporary = None if db else tempfile.TemporaryDirectory(prefix="botkit-chat-")
         self.db = db or Path(self._temporary.name) / "chat.db"  # type: ignore[union-attr]
@@ -133,7 +136,7 @@ class ChatSession:
 
     async def _user(self, **content: Any) -> list[BotLine]:
         await self.sandbox.user_says(
-            self.number, to=DEFAULT_BOT_NUMBER, channel=self.channel, name=self.name, **content
+            self.number, to=self.account, channel=self.channel, name=self.name, **content
         )
         return await self._replies()
 

@@ -267,7 +267,7 @@ states:
       - {template: welcome, language: de, params: ["{{ user.name }}", 2]}
       - {template: legacy, language: en, policy: fallback}
       - {text: "both ways", channels: [whatsapp, sms]}
-      - {text: "from elsewhere", from: "4930999"}
+      - {template: other_account, language: en, from: "4930999"}
     set: {page: offers, lat: 51.5}
     final: true
 """

@@ -7,7 +7,6 @@ import json
 import os
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,54 +14,12 @@ import aiohttp
 import pytest
 
 from botkit.flow import load_flow
-from botkit.sandbox import Fault, Notifier, Sandbox
+from botkit.sandbox import Fault, Sandbox
 from botkit.server import BotServer, Router, RoutingError
 from botkit.store import NewEvent, SQLiteStore
-from botkit.tyntec import RetryPolicy, TyntecClient
 
-from .server_helpers import BOT, ROOT, USER, ServedBot, eventually, mo_message, texts_to
-
-TOKEN = "webhook-s3cret"
-
-
-@pytest.fixture
-async def sandbox(aiohttp_server: Any) -> tuple[Sandbox, str]:
-    stand_in = Sandbox(notifier=Notifier(retry_delay=0.01))
-    server = await aiohttp_server(stand_in.app())
-    return stand_in, str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def start_bot(
-    aiohttp_server: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
-) -> AsyncIterator[Callable[..., Any]]:
-    stand_in, sandbox_url = sandbox
-    sessions: list[aiohttp.ClientSession] = []
-
-    async def start(
-        *flows: Path, token: str | None = TOKEN, clock: Callable[[], float] = time.time,
-        db: Path | None = None, max_body: int = 1024 * 1024, watch: list[Path] | None = None,
-    ) -> ServedBot:  # fmt: skip
-        store = SQLiteStore(db or tmp_path / "bot.db")
-        api = TyntecClient("sandbox", base_url=sandbox_url, retry=RetryPolicy(attempts=1))
-        server = BotServer(
-            [load_flow(f) for f in flows or [ROOT / "flows" / "support.yaml"]],
-            store, api, webhook_token=token, clock=clock, send_retry_delay=0.05,
-            max_body=max_body, watch=watch,
-        )  # fmt: skip
-        served = await aiohttp_server(server.app())
-        url = str(served.make_url("")).rstrip("/")
-        stand_in.webhook_url = f"{url}/webhook?token={token}" if token else f"{url}/webhook"
-        stand_in.sms_webhook_url = stand_in.webhook_url.replace("/webhook", "/webhook/sms")
-        session = aiohttp.ClientSession(
-            headers={"Authorization": f"Bearer {token}"} if token else {}
-        )
-        sessions.append(session)
-        return ServedBot(server, store, url, session)
-
-    yield start
-    for session in sessions:
-        await session.close()
+from .conftest import BOT_TOKEN
+from .server_helpers import BOT, ROOT, USER, eventually, mo_message, texts_to
 
 
 def flow_file(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:
@@ -71,8 +28,8 @@ def flow_file(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:
     return path
 
 
-async def test_walks_the_support_flow(start_bot: Any, sandbox: tuple[Sandbox, str]) -> None:
-    stand_in, _ = sandbox
+async def test_walks_the_support_flow(start_bot: Any, bot_sandbox: tuple[Sandbox, str]) -> None:
+    stand_in, _ = bot_sandbox
     await start_bot()
     await stand_in.user_says(USER, text="hi", name="Ana", to=BOT)
     await eventually(lambda: texts_to(stand_in) == [
@@ -88,9 +45,9 @@ async def test_walks_the_support_flow(start_bot: Any, sandbox: tuple[Sandbox, st
 
 
 async def test_duplicate_deliveries_are_answered_but_not_processed_twice(
-    start_bot: Any, sandbox: tuple[Sandbox, str]
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     bot = await start_bot()
     message = mo_message("hi")
     assert await bot.post(message) == (200, {"accepted": True})
@@ -103,7 +60,7 @@ async def test_duplicate_deliveries_are_answered_but_not_processed_twice(
 
 
 async def test_an_echo_and_its_status_share_a_message_id_but_not_a_key(
-    start_bot: Any, sandbox: tuple[Sandbox, str]
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
 ) -> None:
     bot = await start_bot()
     shared = "77185196-664a-43ec-b14a-fe97036c697f"
@@ -114,9 +71,9 @@ async def test_an_echo_and_its_status_share_a_message_id_but_not_a_key(
 
 
 async def test_a_burst_from_one_user_is_answered_in_order(
-    start_bot: Any, sandbox: tuple[Sandbox, str]
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     bot = await start_bot(ROOT / "flows" / "echo.yaml")
     other = "447700900123"
     for index in range(20):
@@ -129,9 +86,9 @@ async def test_a_burst_from_one_user_is_answered_in_order(
 
 
 async def test_tyntec_failing_then_accepting_sends_the_reply_once(
-    start_bot: Any, sandbox: tuple[Sandbox, str]
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     stand_in.faults.add(Fault("/chat-api/v2/messages", status=500, count=1, method="POST"))
     stand_in.faults.add(Fault("/chat-api/v2/messages", status=503, count=1, method="POST"))
     bot = await start_bot()
@@ -144,9 +101,9 @@ async def test_tyntec_failing_then_accepting_sends_the_reply_once(
 
 
 async def test_a_message_tyntec_refuses_is_marked_failed_and_the_next_goes_out(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     flow = flow_file(
         tmp_path,
         """\
@@ -217,7 +174,7 @@ async def test_the_webhook_token_is_required(start_bot: Any) -> None:
         ) as response:
             assert response.status == 401
         async with anonymous.post(
-            bot.url + "/webhook", json=mo_message("hi"), params={"token": TOKEN}
+            bot.url + "/webhook", json=mo_message("hi"), params={"token": BOT_TOKEN}
         ) as response:
             assert response.status == 200
         async with anonymous.get(bot.url + "/healthz") as response:
@@ -225,9 +182,9 @@ async def test_the_webhook_token_is_required(start_bot: Any) -> None:
 
 
 async def test_a_failing_action_leaves_the_conversation_consistent(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     flow = flow_file(
         tmp_path,
         """\
@@ -259,9 +216,9 @@ async def test_a_failing_action_leaves_the_conversation_consistent(
 
 
 async def test_delivery_is_tracked_and_reaches_the_flow(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     flow = flow_file(
         tmp_path,
         """\
@@ -290,9 +247,9 @@ async def test_delivery_is_tracked_and_reaches_the_flow(
 
 
 async def test_events_accepted_before_a_crash_are_processed_on_start(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     store = SQLiteStore(tmp_path / "bot.db")
     await store.open()
     await store.accept(
@@ -304,9 +261,9 @@ async def test_events_accepted_before_a_crash_are_processed_on_start(
 
 
 async def test_a_timeout_fires_after_a_restart(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     now = [time.time()]
     bot = await start_bot(clock=lambda: now[0])
     await bot.post(mo_message("hi"))
@@ -320,9 +277,9 @@ async def test_a_timeout_fires_after_a_restart(
 
 
 async def test_inbound_sms_is_a_conversation_on_sms(
-    start_bot: Any, sandbox: tuple[Sandbox, str]
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     await start_bot(ROOT / "flows" / "echo.yaml")
     await stand_in.user_says("+" + USER, text="hello", to=BOT, api="messaging")
     await eventually(lambda: texts_to(stand_in))
@@ -331,9 +288,9 @@ async def test_inbound_sms_is_a_conversation_on_sms(
 
 
 async def test_group_messages_are_answered_in_the_group(
-    start_bot: Any, sandbox: tuple[Sandbox, str]
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     bot = await start_bot(ROOT / "flows" / "echo.yaml")
     await bot.post(mo_message("hi", groupId="4930123456-1564131378"))
     await eventually(lambda: stand_in.chat.messages)
@@ -341,8 +298,8 @@ async def test_group_messages_are_answered_in_the_group(
     assert message.to == "4930123456-1564131378"
 
 
-async def test_health_and_metrics(start_bot: Any, sandbox: tuple[Sandbox, str]) -> None:
-    stand_in, _ = sandbox
+async def test_health_and_metrics(start_bot: Any, bot_sandbox: tuple[Sandbox, str]) -> None:
+    stand_in, _ = bot_sandbox
     bot = await start_bot()
     await bot.post(mo_message("hi"))
     await eventually(lambda: texts_to(stand_in))
@@ -370,12 +327,12 @@ def test_routing_by_account(tmp_path: Path) -> None:
 
 
 async def test_conversations_command_lists_shows_and_resets(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
     import asyncio
     import sys
 
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     bot = await start_bot()
     await bot.post(mo_message("hi"))
     await bot.post(mo_message("1"))
@@ -403,9 +360,9 @@ async def test_conversations_command_lists_shows_and_resets(
 
 
 async def test_retention_forgets_old_history_but_not_conversations(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     now = [time.time()]
     bot = await start_bot(clock=lambda: now[0])
     bot.server.retention_days = 3
@@ -449,9 +406,9 @@ def rewrite(path: Path, text: str) -> None:
 
 
 async def test_reload_serves_the_new_flow_text_without_a_restart(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     flow = flow_file(tmp_path, RELOADABLE.format(greeting="Hello v1", again="still v1"))
     bot = await start_bot(flow, watch=[flow])
     assert bot.server.reloader is not None
@@ -471,9 +428,9 @@ async def test_reload_serves_the_new_flow_text_without_a_restart(
 
 
 async def test_a_broken_edit_keeps_the_running_version(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     flow = flow_file(tmp_path, RELOADABLE.format(greeting="Hello v1", again="x"))
     bot = await start_bot(flow, watch=[flow])
     assert bot.server.reloader is not None
@@ -484,9 +441,9 @@ async def test_a_broken_edit_keeps_the_running_version(
 
 
 async def test_a_conversation_in_a_removed_state_restarts(
-    start_bot: Any, sandbox: tuple[Sandbox, str], tmp_path: Path
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:
-    stand_in, _ = sandbox
+    stand_in, _ = bot_sandbox
     flow = flow_file(tmp_path, RELOADABLE.format(greeting="Hello v1", again="x"))
     bot = await start_bot(flow, watch=[flow])
     assert bot.server.reloader is not None

@@ -39,6 +39,10 @@ __all__ = ["serve"]
 @click.option("--shutdown-timeout", default=10.0, show_default=True, type=float)
 @click.option("--reload", is_flag=True, help="Reload changed flow files without a restart.")
 @click.option(
+    "--api-token", envvar="BOTKIT_API_TOKEN",
+    help="Enable the operator API (POST /conversations) with this bearer token.",
+)  # fmt: skip
+@click.option(
     "--retention-days", type=float, envvar="BOTKIT_RETENTION_DAYS",
     help="Forget conversation history, events and sent messages older than this (min 3).",
 )  # fmt: skip
@@ -56,6 +60,7 @@ def serve(
     shutdown_timeout: float,
     retention_days: float | None,
     reload: bool,
+    api_token: str | None,
 ) -> None:
     """Serve flows (files or folders) on tyntec's webhooks: POST /webhook, POST /webhook/sms,
     GET /healthz, GET /metrics."""
@@ -77,6 +82,7 @@ def serve(
         shutdown_timeout=shutdown_timeout,
         retention_days=retention_days,
         reload=reload,
+        api_token=api_token,
     )
     try:
         asyncio.run(run_server(options))

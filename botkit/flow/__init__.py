@@ -3,7 +3,7 @@
 from .context import ActionContext, User
 from .conversation import Conversation
 from .engine import Engine, Outcome
-from .events import DeliveryUpdate, Event, Timeout, UserMessage
+from .events import DeliveryUpdate, Event, Start, Timeout, UserMessage
 from .loader import Flow, check_flow, load_flow
 from .outgoing import delivery_update, parse_user_context, user_context
 from .problems import FlowError, FlowProblem, FlowRuntimeError, TemporaryFailure
@@ -19,6 +19,7 @@ __all__ = [
     "FlowProblem",
     "FlowRuntimeError",
     "Outcome",
+    "Start",
     "TemporaryFailure",
     "Timeout",
     "User",

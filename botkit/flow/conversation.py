@@ -38,6 +38,8 @@ class Conversation:
     version: int = 0
     flow_version: str | None = None
     """The version (file hash) of the flow that last handled this conversation."""
+    last_inbound: dict[str, float] = field(default_factory=dict)
+    """When the user last wrote, per bot account: WhatsApp's 24-hour window opens there."""
 
     def copy(self) -> Conversation:
         return copy.deepcopy(self)

@@ -29,10 +29,10 @@ from ._source import Position
 from .checks import edges
 from .context import ActionContext, User
 from .conversation import Conversation
-from .events import DeliveryUpdate, Event, Timeout, UserMessage
+from .events import DeliveryUpdate, Event, Start, Timeout, UserMessage
 from .loader import Flow
 from .matching import check_answer, condition_matches
-from .outgoing import build_request
+from .outgoing import account_key, build_request, channels_for, sender_for, window_open
 from .problems import FlowRuntimeError, TemporaryFailure
 from .spec import BranchSpec, MessageSpec, RuleSpec, StateSpec
 from .templating import TemplateError, Templates
@@ -168,6 +168,8 @@ class _Turn:
             conversation.channel = event.channel
             conversation.account = event.to or conversation.account
             conversation.name = event.name or conversation.name
+            if conversation.account:
+                conversation.last_inbound[account_key(conversation.account)] = self.now
             if conversation.state is None or conversation.ended:
                 await self._start()
                 return
@@ -179,6 +181,16 @@ class _Turn:
             await self._user_message(event)
             if conversation.entry == entry and not conversation.ended:
                 self._start_wait()  # handled without leaving: the clock starts again
+        elif isinstance(event, Start):
+            if conversation.waiting and not event.restart:
+                raise self._error(
+                    ("start",),
+                    f"the conversation is in progress (state {conversation.state!r}); "
+                    "restart it to start again",
+                )
+            conversation.channel = event.channel
+            conversation.account = event.account or conversation.account
+            await self._start(event.vars)
         elif isinstance(event, Timeout):
             if not conversation.waiting or conversation.timeout_at is None:
                 return
@@ -193,9 +205,9 @@ class _Turn:
         ):
             await self._named(event.kind)
 
-    async def _start(self) -> None:
+    async def _start(self, given: dict[str, Any] | None = None) -> None:
         conversation = self.conversation
-        conversation.vars = dict(self.flow.spec.vars)
+        conversation.vars = {**self.flow.spec.vars, **(given or {})}
         conversation.ended = False
         conversation.state = None
         await self._move(self.flow.spec.start)
@@ -505,6 +517,7 @@ class _Turn:
     def _say(self, specs: list[MessageSpec] | None, at: Path) -> None:
         for index, spec in enumerate(specs or []):
             here = (*at, index)
+            spec = self._within_window(spec, here)
             try:
                 request = build_request(
                     spec,
@@ -517,6 +530,30 @@ class _Turn:
                 raise self._error(here, f"cannot send this message: {_short(exc)}") from None
             self.outcome.outbox.append(request)
             self.outcome.origins.append(self.flow.position(*here))
+
+    def _within_window(self, spec: MessageSpec, at: Path) -> MessageSpec:
+        """The message to send given WhatsApp's 24-hour window: outside it only templates
+        are delivered, so a free-form message is swapped for its ``outside_window`` template,
+        or leaves WhatsApp out of its fallback chain, or is an error before it is sent."""
+        flow, conversation = self.flow.spec, self.conversation
+        channels = channels_for(spec, conversation, flow)
+        if channels[0] != "whatsapp" or spec.template is not None:
+            return spec
+        account = sender_for(spec, conversation, flow, "whatsapp")
+        if window_open(conversation, account, self.now):
+            return spec
+        if spec.outside_window is not None:
+            self.note("outside the 24-hour window: sending the outside_window template")
+            return spec.outside_window.model_copy(update={"channels": spec.channels})
+        if len(channels) > 1:
+            self.note("outside the 24-hour window: leaving WhatsApp out of the chain")
+            return spec.model_copy(update={"channels": channels[1:]})
+        raise self._error(
+            at,
+            "WhatsApp delivers only templates outside the 24-hour customer-care window "
+            "(the user has not written in the last 24 hours); give this message an "
+            "outside_window: {template: ..., language: ...}",
+        )
 
     def _send(self, item: str | MessageRequest | dict[str, Any], at: Path) -> None:
         if isinstance(item, MessageRequest):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from ..tyntec.models import InboundMessage, MoMessage
 
-__all__ = ["DeliveryUpdate", "Event", "Timeout", "UserMessage"]
+__all__ = ["DeliveryUpdate", "Event", "Start", "Timeout", "UserMessage"]
 
 
 @dataclass(frozen=True)
@@ -92,4 +92,19 @@ class DeliveryUpdate:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-Event = UserMessage | Timeout | DeliveryUpdate
+@dataclass(frozen=True)
+class Start:
+    """Start the conversation from outside (a reminder, a notification): the flow enters
+    ``start`` with ``vars`` added to its own, and writes first.
+
+    ``account`` is the bot's sending account and ``channel`` the user's channel; a
+    conversation in progress is only replaced with ``restart``.
+    """
+
+    vars: dict[str, Any] = field(default_factory=dict)
+    channel: str = "whatsapp"
+    account: str | None = None
+    restart: bool = False
+
+
+Event = UserMessage | Timeout | DeliveryUpdate | Start

@@ -17,12 +17,16 @@ from .spec import FlowSpec, MessageSpec
 
 __all__ = [
     "USER_CONTEXT_PREFIX",
+    "account_key",
     "build_request",
+    "channels_for",
     "delivery_update",
     "describe",
     "first_part",
     "parse_user_context",
+    "sender_for",
     "user_context",
+    "window_open",
 ]
 
 USER_CONTEXT_PREFIX = "botkit"
@@ -104,8 +108,7 @@ def build_request(
     value: Value,
 ) -> MessageRequest:
     """The request that sends ``message`` to the conversation's user."""
-    configured: list[str] = [*(message.channels or flow.channels or [])]
-    channels = configured or [conversation.channel]
+    channels = channels_for(message, conversation, flow)
     senders = _senders(message, conversation, flow, channels)
     common: dict[str, Any] = {
         "channels": channels,
@@ -153,15 +156,43 @@ def _senders(
 ) -> dict[str, str]:
     senders: dict[str, str] = {}
     for channel in channels:
-        sender: str | None
-        if isinstance(message.from_, str):
-            sender = message.from_
-        elif isinstance(message.from_, dict) and channel in message.from_:
-            sender = message.from_[channel]
-        else:
-            sender = flow.from_.get(channel)  # type: ignore[call-overload]
-        if sender is None and channel == conversation.channel:
-            sender = conversation.account
+        sender = sender_for(message, conversation, flow, channel)
         if sender is not None:
             senders[channel] = sender
     return senders
+
+
+def sender_for(
+    message: MessageSpec, conversation: Conversation, flow: FlowSpec, channel: str
+) -> str | None:
+    """Who sends ``message`` on ``channel``: the message's ``from``, the flow's, or the
+    account the user wrote to."""
+    if isinstance(message.from_, str):
+        return message.from_
+    if isinstance(message.from_, dict) and channel in message.from_:
+        return message.from_[channel]
+    sender: str | None = flow.from_.get(channel)  # type: ignore[call-overload]
+    if sender is None and channel == conversation.channel:
+        sender = conversation.account
+    return sender
+
+
+def channels_for(message: MessageSpec, conversation: Conversation, flow: FlowSpec) -> list[str]:
+    """The channel chain ``message`` goes out on."""
+    configured: list[str] = [*(message.channels or flow.channels or [])]
+    return configured or [conversation.channel]
+
+
+WHATSAPP_WINDOW = 24 * 3600
+
+
+def account_key(account: str | None) -> str:
+    """An account as the window bookkeeping keys it: its digits."""
+    return "".join(ch for ch in account or "" if ch.isdigit()) or (account or "")
+
+
+def window_open(conversation: Conversation, account: str | None, now: float) -> bool:
+    """True while WhatsApp's customer-care window with ``account`` is open: the user wrote
+    to it in the last 24 hours, so free-form messages are delivered."""
+    last = conversation.last_inbound.get(account_key(account))
+    return last is not None and now - last < WHATSAPP_WINDOW

@@ -107,6 +107,7 @@ class MessageSpec(FlowModel):
     policy: Literal["deterministic", "fallback"] | None = None
     params: list[str] = Field(default_factory=list)
     sms_text: str | None = None
+    outside_window: MessageSpec | None = None
     channels: list[Channel] | None = None
     from_: str | dict[str, str] | None = Field(default=None, alias="from")
 
@@ -134,7 +135,17 @@ class MessageSpec(FlowModel):
             raise ValueError("language, params and policy belong to a template message")
         if self.template is not None and not self.language:
             raise ValueError(f"template {self.template!r} needs a language (e.g. language: en)")
+        if self.outside_window is not None and self.outside_window.template is None:
+            raise ValueError(
+                "outside_window must be a template message: WhatsApp delivers only templates "
+                "outside the 24-hour window"
+            )
         return self
+
+    @field_validator("outside_window", mode="before")
+    @classmethod
+    def _outside_window_message(cls, value: Any) -> Any:
+        return {"text": value} if isinstance(value, str) else value
 
     @property
     def kind(self) -> str:
@@ -385,3 +396,6 @@ class FlowSpec(FlowModel):
             {k: _as_strings(v) if not isinstance(v, str) else v for k, v in value.items()}
         )
         return {k: _as_list(v) for k, v in expanded.items()}
+
+
+MessageSpec.model_rebuild()

@@ -22,8 +22,10 @@ from ..flow import Conversation, Engine, Flow
 from ..store import NewEvent, Store
 from ..tyntec import TyntecClient
 from ..tyntec.models import MessageStatus, parse_event
+from ._problems import problem
 from .intake import BadNotification, chat_notification, inbound_sms
 from .metrics import Metrics
+from .operator import start_conversation
 from .processor import Processor
 from .reload import FlowReloader
 from .routing import Router
@@ -37,14 +39,6 @@ log = logging.getLogger("botkit.server")
 DEFAULT_MAX_BODY = 1024 * 1024
 MIN_RETENTION_DAYS = 3
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
-    """An RFC 7807 answer."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return web.Response(
-        status=status, text=json.dumps(body), content_type="application/problem+json"
-    )
 
 
 class BotServer:
@@ -67,6 +61,7 @@ class BotServer:
         send_retry_delay: float = 1.0,
         retention_days: float | None = None,
         watch: list[Path] | None = None,
+        api_token: str | None = None,
     ) -> None:
         self.flows = flows
         self.store = store
@@ -75,6 +70,7 @@ class BotServer:
         self.max_body = max_body
         self.shutdown_timeout = shutdown_timeout
         self._token = webhook_token
+        self.api_token = api_token
         if retention_days is not None and retention_days < MIN_RETENTION_DAYS:
             raise ValueError(
                 f"keep history at least {MIN_RETENTION_DAYS} days: tyntec retries a webhook for "
@@ -106,6 +102,7 @@ class BotServer:
         app.router.add_post("/webhook/sms", self.sms_webhook)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_endpoint)
+        app.router.add_post("/conversations", self.start_conversation)
         app.cleanup_ctx.append(self._lifetime)
         return app
 
@@ -245,6 +242,12 @@ class BotServer:
         status = parse_event(event.payload)
         if isinstance(status, MessageStatus):
             await self.store.record_delivery(status.message_id, status.kind, now=self.clock())
+
+    async def start_conversation(self, request: web.Request) -> web.StreamResponse:
+        """``POST /conversations``: start a flow for a user (see :mod:`.operator`)."""
+        if not self.ready:
+            return problem(503, "Service Unavailable", "the bot is starting or stopping")
+        return await start_conversation(self, request)
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
         if not self.ready:

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..flow import (
@@ -16,16 +17,18 @@ from ..flow import (
     Engine,
     Event,
     FlowRuntimeError,
+    Start,
     Timeout,
     UserMessage,
     delivery_update,
 )
+from ..flow.outgoing import describe
 from ..store import ConversationKey, InboxEvent, Store
 from ..tyntec.models import InboundMessage, MessageStatus, MoMessage, parse_event
 from ._keyed import KeyedWorkers
 from .metrics import Metrics
 
-__all__ = ["Processor"]
+__all__ = ["Processor", "TurnResult"]
 
 log = logging.getLogger("botkit.server")
 
@@ -57,6 +60,7 @@ class Processor:
         self.clock = clock
         self.retry_delays = retry_delays
         self.workers = KeyedWorkers("processing", self._drain, limit=64)
+        self._results: dict[str, asyncio.Future[TurnResult]] = {}
 
     async def start(self) -> None:
         """Process what was accepted but not processed before the last stop (or crash)."""
@@ -65,6 +69,19 @@ class Processor:
 
     def notify(self, key: ConversationKey) -> None:
         self.workers.poke(key)
+
+    def expect(self, request: str) -> asyncio.Future[TurnResult]:
+        """A future for the result of the event whose payload carries ``request`` (events
+        started through the API wait for their turn this way)."""
+        future = asyncio.get_running_loop().create_future()
+        self._results[request] = future
+        return future
+
+    def _resolve(self, event: InboxEvent, result: TurnResult) -> None:
+        request = event.payload.get("request")
+        future = self._results.pop(request, None) if isinstance(request, str) else None
+        if future is not None and not future.done():
+            future.set_result(result)
 
     async def _drain(self, key: ConversationKey) -> None:
         while True:
@@ -82,7 +99,7 @@ class Processor:
             )
             return True
         stored = await self.store.load(key)
-        if stored is None and event.kind not in ("message", "sms"):
+        if stored is None and event.kind not in ("message", "sms", "start"):
             # A delivery report or timer for a conversation that was reset: nothing to do.
             await self.store.finish_turn(event.id, None, [], now=self.clock())
             return True
@@ -115,6 +132,8 @@ class Processor:
             event.flow, event.user, event.kind, f" ({moves})" if moves else "", len(ids),
         )  # fmt: skip
         self.on_turn(outcome.conversation, ids)
+        sent = [describe(request) for request in outbox]
+        self._resolve(event, TurnResult(outcome.conversation, sent, None))
         return True
 
     async def _failed(
@@ -151,7 +170,18 @@ class Processor:
             story=[*_story(event, True), ("error", error)],
         )
         self.metrics.count("botkit_events_processed_total", outcome="error")
+        self._resolve(event, TurnResult(stored, [], error))
         return True
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """What processing one event came to: the conversation after it, the messages queued
+    (described for people), or the error that stopped it."""
+
+    conversation: Conversation | None
+    sent: list[str]
+    error: str | None
 
 
 def _story(event: InboxEvent, relevant: bool) -> list[tuple[str, str]]:
@@ -198,4 +228,11 @@ def _engine_event(event: InboxEvent) -> Event:
         return found[2]
     if event.kind == "timeout":
         return Timeout(at=float(payload["at"]))
+    if event.kind == "start":
+        return Start(
+            vars=dict(payload.get("vars") or {}),
+            channel=str(payload.get("channel") or "whatsapp"),
+            account=payload.get("account"),
+            restart=bool(payload.get("restart")),
+        )
     raise ValueError(f"no conversation event for inbox kind {event.kind!r}")

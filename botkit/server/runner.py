@@ -45,6 +45,7 @@ class ServeOptions:
     shutdown_timeout: float = 10.0
     retention_days: float | None = None
     reload: bool = False
+    api_token: str | None = None
 
 
 def find_flows(paths: list[Path]) -> list[Flow]:
@@ -94,6 +95,7 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
         shutdown_timeout=options.shutdown_timeout,
         retention_days=options.retention_days,
         watch=options.flows if options.reload else None,
+        api_token=options.api_token,
     )
     bot = web.AppRunner(server.app(), shutdown_timeout=options.shutdown_timeout, access_log=None)
     await bot.setup()

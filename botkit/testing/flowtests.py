@@ -48,7 +48,7 @@ __all__ = [
     "run_flow_tests",
 ]
 
-_USER_ACTIONS = ("user", "user_media", "user_location", "otp", "wait", "status")
+_USER_ACTIONS = ("user", "user_media", "user_location", "otp", "wait", "status", "start")
 
 
 class TestUser(FlowModel):
@@ -99,6 +99,8 @@ class Step(FlowModel):
     vars: dict[str, Any] | None = None
     undeliverable: Literal["whatsapp", "sms", "tyntecEcho"] | None = None
     status: Literal["delivered", "seen", "failed"] | None = None
+    start: dict[str, Any] | None = None
+    error: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -218,6 +220,7 @@ class _Runner:
         self.harness = harness
         self.result = result
         self.pending: deque[BotMessage] = deque()
+        self.error: str | None = None
         self.where: Position = suite.source.position(("tests", index))
 
     def fail(self, message: str) -> _Failed:
@@ -228,6 +231,8 @@ class _Runner:
             self.where = self.suite.source.position(("tests", self.index, "steps", number))
             await self.step(step)
         self.where = self.suite.source.position(("tests", self.index, "steps", len(case.steps) - 1))
+        if self.error is not None:
+            raise self.fail(f"the flow failed: {self.error} (add an error: step if expected)")
         self.expect_nothing_pending("at the end of the test")
 
     def expect_nothing_pending(self, when: str) -> None:
@@ -245,6 +250,8 @@ class _Runner:
     async def step(self, step: Step) -> None:
         kind = step.kind
         harness = self.harness
+        if self.error is not None and kind != "error":
+            raise self.fail(f"the flow failed: {self.error} (add an error: step if expected)")
         if kind in _USER_ACTIONS:
             self.expect_nothing_pending("before this step")
         if kind == "user":
@@ -268,6 +275,20 @@ class _Runner:
         elif kind == "status":
             assert step.status is not None
             self.heard(await harness.report(step.status))
+        elif kind == "start":
+            options = dict(step.start or {})
+            self.result.transcript.append(f"(started from outside with {options})")
+            try:
+                self.heard(
+                    await harness.start(options.get("vars"), restart=bool(options.get("restart")))
+                )
+            except FlowRuntimeError as error:
+                self.error = str(error)
+        elif kind == "error":
+            assert step.error is not None
+            if self.error is None or step.error not in self.error:
+                raise self.fail(f"expected an error about {step.error!r}, got {self.error!r}")
+            self.error = None
         elif kind == "undeliverable":
             assert step.undeliverable is not None
             harness.sandbox.chat.make_undeliverable(harness.user, step.undeliverable)

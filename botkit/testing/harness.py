@@ -20,6 +20,7 @@ from ..flow import (
     Engine,
     Event,
     Flow,
+    Start,
     Timeout,
     UserMessage,
 )
@@ -74,13 +75,15 @@ class FlowHarness:
         user: str = "+491701234567",
         name: str | None = None,
         channel: str = "whatsapp",
-        account: str = DEFAULT_BOT_NUMBER,
+        account: str | None = None,
     ) -> None:
         self.flow = flow
         self.user = user.lstrip("+")
         self.name = name
         self.channel = channel
-        self.account = account
+        # The user writes to the flow's own account when it names one.
+        own = (flow.spec.accounts or {}).get(channel)  # type: ignore[call-overload]
+        self.account = account or (own[0] if own else DEFAULT_BOT_NUMBER)
         self.clock = Clock()
         self.sandbox = Sandbox(clock=self.clock, notifier=Notifier(retry_delay=0.01))
         self.conversation = Conversation(flow=flow.name, user=self.user)
@@ -155,6 +158,14 @@ class FlowHarness:
     async def send(self, message: UserMessage) -> list[BotMessage]:
         """The user sends ``message``; returns what the bot answered."""
         return await self._process(message)
+
+    async def start(
+        self, variables: dict[str, Any] | None = None, *, restart: bool = False
+    ) -> list[BotMessage]:
+        """Start the conversation from outside (as ``botkit start`` does); the bot writes
+        first. Returns what it sent."""
+        event = Start(dict(variables or {}), self.channel, self.account, restart)
+        return await self._process(event)
 
     async def wait(self, seconds: float) -> list[BotMessage]:
         """Time passes; a timeout due by then fires. Returns what the bot said."""

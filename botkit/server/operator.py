@@ -1,0 +1,129 @@
+"""The operator API: ``POST /conversations`` starts a flow for a user from outside (reminders,
+notifications). It goes through the inbox like any event, so it keeps the conversation's
+order, and waits for the turn to answer with what was sent, or why nothing was."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import phonenumbers
+from aiohttp import web
+
+from ..store import NewEvent
+from ._problems import problem
+from .routing import digits
+
+if TYPE_CHECKING:
+    from .app import BotServer
+
+__all__ = ["start_conversation"]
+
+WAIT_FOR_TURN = 10.0
+
+
+def _authorized(server: BotServer, request: web.Request) -> web.Response | None:
+    token = server.api_token
+    if token is None:
+        return problem(
+            403, "Forbidden", "the operator API is off; start botkit serve with --api-token"
+        )
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not secrets.compare_digest(given.encode(), token.encode()):
+        return problem(401, "Unauthorized", "send Authorization: Bearer <api token>")
+    return None
+
+
+async def start_conversation(server: BotServer, request: web.Request) -> web.StreamResponse:
+    """``{"flow", "to", "vars", "channel", "from", "restart", "requestId"}`` -> 201 with the
+    conversation's state and the messages queued; 409 if one is in progress (without
+    ``restart``), 422 if the flow cannot start (e.g. a text outside the 24-hour window)."""
+    refused = _authorized(server, request)
+    if refused is not None:
+        return refused
+    try:
+        body = await request.json()
+    except ValueError:
+        return problem(400, "Invalid JSON", "the body is not JSON")
+    if not isinstance(body, dict):
+        return problem(400, "Bad Request", "the body must be a JSON object")
+    checked = _check(server, body)
+    if isinstance(checked, web.Response):
+        return checked
+    event, request_id = checked
+    (new,) = await server.store.accept([event], now=server.clock())
+    if not new:
+        return web.json_response({"accepted": False, "duplicate": True}, status=200)
+    result = server.processor.expect(request_id)
+    assert event.flow is not None
+    assert event.user is not None
+    server.processor.notify((event.flow, event.user))
+    try:
+        turn = await asyncio.wait_for(asyncio.shield(result), WAIT_FOR_TURN)
+    except TimeoutError:
+        return web.json_response({"accepted": True, "status": "processing"}, status=202)
+    if turn.error is not None:
+        status = 409 if "in progress" in turn.error else 422
+        return problem(status, "Cannot start", turn.error)
+    conversation = turn.conversation
+    assert conversation is not None
+    return web.json_response(
+        {
+            "flow": conversation.flow,
+            "user": conversation.user,
+            "state": conversation.state,
+            "ended": conversation.ended,
+            "sent": turn.sent,
+        },
+        status=201,
+    )
+
+
+def _check(server: BotServer, body: dict[str, Any]) -> tuple[NewEvent, str] | web.Response:
+    flow_name = body.get("flow")
+    flow = server.engine.flows.get(flow_name) if isinstance(flow_name, str) else None
+    if flow is None:
+        known = ", ".join(server.engine.flows)
+        return problem(404, "Unknown flow", f"no flow {flow_name!r} is served (served: {known})")
+    to = body.get("to")
+    if not isinstance(to, str) or not _is_phone(to):
+        return problem(400, "Bad Request", "to must be the user's phone number, like +491701234567")
+    variables = body.get("vars") or {}
+    if not isinstance(variables, dict):
+        return problem(400, "Bad Request", "vars must be an object")
+    channel = body.get("channel") or "whatsapp"
+    if channel not in ("whatsapp", "sms", "tyntecEcho"):
+        return problem(400, "Bad Request", "channel must be whatsapp, sms or tyntecEcho")
+    account = body.get("from") or _own_account(flow.spec.accounts, flow.spec.from_, channel)
+    if channel != "sms" and not account:
+        return problem(
+            400, "Bad Request",
+            f"name the sending {channel} account: give from, or accounts/from in the flow",
+        )  # fmt: skip
+    request_id = str(body.get("requestId") or uuid.uuid4())
+    payload = {
+        "vars": variables,
+        "channel": channel,
+        "account": account,
+        "restart": bool(body.get("restart")),
+        "request": request_id,
+    }
+    return NewEvent(f"start:{request_id}", "start", payload, flow.name, digits(to)), request_id
+
+
+def _own_account(accounts: Any, senders: Any, channel: str) -> str | None:
+    listed = (accounts or {}).get(channel)
+    if listed:
+        return str(listed[0])
+    sender = (senders or {}).get(channel)
+    return str(sender) if sender else None
+
+
+def _is_phone(number: str) -> bool:
+    try:
+        parsed = phonenumbers.parse(number if number.startswith("+") else f"+{number}")
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_possible_number(parsed)

@@ -1,0 +1,124 @@
+"""Conversations started from outside: POST /conversations, botkit start, and WhatsApp's
+24-hour customer-care window."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from botkit.sandbox import Sandbox
+
+from .server_helpers import ROOT, USER, eventually, texts_to
+
+API = "operator-s3cret"
+REMINDER = ROOT / "flows" / "reminder.yaml"
+
+
+async def start(bot: Any, body: dict[str, Any], token: str | None = API) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with bot.session.post(bot.url + "/conversations", json=body, headers=headers) as answer:
+        return answer.status, await answer.json(content_type=None)
+
+
+async def test_outside_the_window_the_template_is_sent(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = bot_sandbox
+    bot = await start_bot(REMINDER, api_token=API)
+    status, answer = await start(bot, {"flow": "reminder", "to": f"+{USER}",
+                                       "vars": {"day": "Friday"}})  # fmt: skip
+    assert status == 201, answer
+    assert answer == {
+        "flow": "reminder", "user": USER, "state": "remind", "ended": False,
+        "sent": ["template appointment_reminder(Friday, 10:00)"],
+    }  # fmt: skip
+    await eventually(lambda: texts_to(stand_in) == ["template:appointment_reminder"])
+    (sent,) = stand_in.chat.messages.values()
+    assert sent.request["whatsapp"]["from"] == "4930123457"
+    # The user answers the account the reminder came from: the reminder flow handles it.
+    await stand_in.user_says(USER, text="yes", to="4930123457")
+    await eventually(lambda: texts_to(stand_in)[-1] == "Thanks, see you Friday at 10:00!")
+
+
+async def test_a_text_outside_the_window_without_a_template_is_refused(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = bot_sandbox
+    flow = tmp_path / "nudge.yaml"
+    flow.write_text(
+        textwrap.dedent("""\
+        flow: nudge
+        start: a
+        from: {whatsapp: "4930123456"}
+        states:
+          a: {say: "Hey, come back!", final: true}
+    """)
+    )
+    bot = await start_bot(flow, api_token=API)
+    status, problem = await start(bot, {"flow": "nudge", "to": USER})
+    assert status == 422
+    assert "only templates outside the 24-hour customer-care window" in problem["detail"]
+    assert "outside_window" in problem["detail"]
+    assert f"{flow}:5:" in problem["detail"]  # where in the flow
+    await bot.server.sender.workers.idle()
+    assert stand_in.chat.messages == {}  # reported before it was sent, not after
+
+
+async def test_in_progress_conflicts_unless_restarted(start_bot: Any) -> None:
+    bot = await start_bot(REMINDER, api_token=API)
+    body = {"flow": "reminder", "to": USER}
+    assert (await start(bot, body))[0] == 201
+    status, problem = await start(bot, body)
+    assert status == 409
+    assert "in progress" in problem["detail"]
+    status, answer = await start(bot, {**body, "restart": True, "vars": {"day": "Monday"}})
+    assert status == 201
+    assert answer["sent"] == ["template appointment_reminder(Monday, 10:00)"]
+
+
+async def test_the_same_request_id_starts_once(start_bot: Any) -> None:
+    bot = await start_bot(REMINDER, api_token=API)
+    body = {"flow": "reminder", "to": USER, "requestId": "campaign-7-user-1"}
+    assert (await start(bot, body))[0] == 201
+    assert await start(bot, body) == (200, {"accepted": False, "duplicate": True})
+
+
+async def test_operator_api_input_and_authentication(start_bot: Any) -> None:
+    bot = await start_bot(REMINDER, api_token=API)
+    assert (await start(bot, {"flow": "reminder", "to": USER}, token=None))[0] == 401
+    assert (await start(bot, {"flow": "reminder", "to": USER}, token="wrong"))[0] == 401
+    status, problem = await start(bot, {"flow": "nope", "to": USER})
+    assert (status, problem["title"]) == (404, "Unknown flow")
+    assert (await start(bot, {"flow": "reminder", "to": "12"}))[0] == 400
+    assert (await start(bot, {"flow": "reminder", "to": USER, "vars": [1]}))[0] == 400
+    without = await start_bot(REMINDER)
+    status, problem = await start(without, {"flow": "reminder", "to": USER})
+    assert status == 403
+    assert "--api-token" in problem["detail"]
+
+
+async def test_botkit_start_command(start_bot: Any, bot_sandbox: tuple[Sandbox, str]) -> None:
+    stand_in, _ = bot_sandbox
+    bot = await start_bot(REMINDER, api_token=API)
+
+    async def botkit_start(*args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "botkit", "start", "reminder", "--to", f"+{USER}",
+            "--server", bot.url, "--token", API, *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+
+    code, out, _ = await botkit_start("--var", "day=Friday", "--var", "time=11:15")
+    assert code == 0
+    assert f"started reminder for {USER}: now in remind" in out
+    assert "sent: template appointment_reminder(Friday, 11:15)" in out
+    code, _, err = await botkit_start()
+    assert code == 1
+    assert "in progress" in err
+    await eventually(lambda: texts_to(stand_in) == ["template:appointment_reminder"])
