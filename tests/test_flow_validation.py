@@ -193,4 +193,4 @@ def test_example_flows_are_valid() -> None:
         capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[1],
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "4 flow(s) OK" in result.stdout
+    assert "5 flow(s) OK" in result.stdout
