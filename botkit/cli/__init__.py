@@ -11,7 +11,7 @@ from ._chat import chat
 from ._conversations import conversations
 from ._flows import graph, test, validate
 from ._new import new
-from ._operator import start
+from ._operator import otp, send, start
 from ._sandbox import sandbox
 from ._serve import serve
 
@@ -32,5 +32,5 @@ def main(verbose: bool) -> None:
         logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
-for command in (new, chat, sandbox, serve, start, conversations, validate, graph, test):
+for command in (new, chat, sandbox, serve, start, send, otp, conversations, validate, graph, test):
     main.add_command(command)

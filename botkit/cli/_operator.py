@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Literal, cast
 
 import aiohttp
 import click
+import pydantic
 
-__all__ = ["start"]
+from ..tyntec import TyntecClient, TyntecError, messages
+
+__all__ = ["otp", "send", "start"]
 
 
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -71,3 +74,166 @@ async def _post(url: str, body: dict[str, Any], token: str | None) -> tuple[int,
             return response.status, await response.json(content_type=None)
     except aiohttp.ClientError as exc:
         raise click.ClickException(f"cannot reach the server at {url}: {exc}") from None
+
+
+def _client(api_key: str | None, api_url: str | None) -> TyntecClient:
+    try:
+        return TyntecClient(api_key, base_url=api_url)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+_API_OPTIONS = [
+    click.option("--api-key", envvar="TYNTEC_API_KEY", help="tyntec API key."),
+    click.option("--api-url", envvar="TYNTEC_API_URL", help="tyntec's API root."),
+]
+
+
+def _with_api(command: Any) -> Any:
+    for option in reversed(_API_OPTIONS):
+        command = option(command)
+    return command
+
+
+@click.command()
+@click.option("--to", "to", required=True, help="The recipient, like +491701234567.")
+@click.option(
+    "--channel", "channels", multiple=True, type=click.Choice(["whatsapp", "sms", "tyntecEcho"]),
+    help="A channel; repeat for a fallback chain (default: whatsapp).",
+)  # fmt: skip
+@click.option("--from", "senders", multiple=True,
+              help="The sender: ACCOUNT, or CHANNEL=ACCOUNT per channel.")  # fmt: skip
+@click.option("--text", help="Send this text.")
+@click.option("--media", "media_url", help="Send media from this URL.")
+@click.option("--kind", type=click.Choice(["image", "video", "audio", "document"]), default="image")
+@click.option("--caption", help="The media's caption.")
+@click.option("--template", help="Send this WhatsApp template.")
+@click.option("--language", default="en", show_default=True, help="The template's language.")
+@click.option("--param", "params", multiple=True, help="A template parameter (repeatable).")
+@click.option("--location", help="Send a location: LAT,LON.")
+@click.option("--name", help="The location's name.")
+@click.option("--sms-text", help="The text SMS gets when the chain falls back to it.")
+@_with_api
+def send(
+    to: str, channels: tuple[str, ...], senders: tuple[str, ...], text: str | None,
+    media_url: str | None, kind: str, caption: str | None, template: str | None,
+    language: str, params: tuple[str, ...], location: str | None, name: str | None,
+    sms_text: str | None, api_key: str | None, api_url: str | None,
+) -> None:  # fmt: skip
+    """Send one message (text, media, template or location) through tyntec's Chat API."""
+    kinds = [k for k, v in (("text", text), ("media", media_url), ("template", template),
+                            ("location", location)) if v]  # fmt: skip
+    if len(kinds) != 1:
+        raise click.UsageError("give exactly one of --text, --media, --template, --location")
+    common: dict[str, Any] = {
+        "channels": list(channels) or ["whatsapp"],
+        "from_": _senders(senders),
+    }
+    try:
+        if text:
+            request = messages.text(to, text, **common)
+        elif media_url:
+            media_kind = cast(Literal["image", "video", "audio", "document"], kind)
+            request = messages.media(
+                to, media_url, kind=media_kind, caption=caption, sms_text=sms_text, **common
+            )
+        elif template:
+            request = messages.template(
+                to, template, language=language, params=params, sms_text=sms_text, **common
+            )
+        else:
+            latitude, longitude = _coordinates(location or "")
+            request = messages.location(
+                to, latitude, longitude, name=name, sms_text=sms_text, **common
+            )
+    except (ValueError, pydantic.ValidationError) as exc:
+        raise click.UsageError(str(exc)) from None
+
+    async def run() -> str:
+        async with _client(api_key, api_url) as api:
+            return (await api.chat.send(request)).message_id
+
+    click.echo(f"sent: {_call(run)}")
+
+
+def _senders(values: tuple[str, ...]) -> str | dict[str, str] | None:
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    mapping = {}
+    for value in values:
+        channel, sep, account = value.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{value!r}: write CHANNEL=ACCOUNT", param_hint="--from")
+        mapping[channel] = account
+    return mapping
+
+
+def _coordinates(text: str) -> tuple[float, float]:
+    try:
+        latitude, longitude = (float(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter("write LAT,LON, like 51.5,7.49", param_hint="--location") from None
+    return latitude, longitude
+
+
+def _call(run: Any) -> Any:
+    try:
+        return asyncio.run(run())
+    except TyntecError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def otp() -> None:
+    """Send and check one-time passwords through tyntec's 2FA API."""
+
+
+@otp.command("send")
+@click.argument("number")
+@click.option(
+    "--via", type=click.Choice(["sms", "voice", "auto"]), default="sms", show_default=True
+)
+@click.option("--language", help="The language template (ISO 639-1).")
+@click.option("--application", help="The 2FA application id.")
+@_with_api
+def otp_send(
+    number: str, via: str, language: str | None, application: str | None,
+    api_key: str | None, api_url: str | None,
+) -> None:  # fmt: skip
+    """Send a code to NUMBER; prints the OTP id that `botkit otp check` takes."""
+
+    async def run() -> Any:
+        async with _client(api_key, api_url) as api:
+            method = cast(Literal["sms", "voice", "auto"], via)
+            return await api.two_factor.otp.send(
+                number, via=method, language=language, application_id=application
+            )
+
+    status = _call(run)
+    click.echo(f"otp id: {status.otp_id} (status {status.otp_status}, to {status.number})")
+
+
+@otp.command("check")
+@click.argument("otp_id")
+@click.argument("code")
+@_with_api
+def otp_check(otp_id: str, code: str, api_key: str | None, api_url: str | None) -> None:
+    """Check CODE for OTP_ID; exits 1 unless it is valid."""
+
+    async def run() -> Any:
+        async with _client(api_key, api_url) as api:
+            return await api.two_factor.otp.check(otp_id, code)
+
+    check = _call(run)
+    words = {
+        "VALID": "valid: the number is verified",
+        "WRONG_CODE": "wrong code",
+        "EXHAUSTED": "expired or too many attempts",
+        "NOT_FOUND": "no such OTP",
+        "GONE": "no longer active (already verified or deleted)",
+    }
+    click.echo(words[check.outcome.name])
+    if not check.valid:
+        raise SystemExit(1)
