@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from .. import __version__
+from .._logging import setup_logging
 from ._chat import chat
 from ._conversations import conversations
 from ._flows import graph, test, validate
@@ -21,15 +20,10 @@ __all__ = ["main"]
 @click.group()
 @click.version_option(__version__, prog_name="botkit")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
-def main(verbose: bool) -> None:
+@click.option("--log-json", is_flag=True, help="Log JSON lines (with flow, user, state, event).")
+def main(verbose: bool, log_json: bool) -> None:
     """botkit: chatbots on tyntec's APIs."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:
-        # transitions logs every state change at INFO: the engine reports moves itself.
-        logging.getLogger("transitions").setLevel(logging.WARNING)
+    setup_logging(json_lines=log_json, verbose=verbose)
 
 
 for command in (new, chat, sandbox, serve, start, send, otp, conversations, validate, graph, test):

@@ -130,6 +130,7 @@ class Processor:
         log.info(
             "%s %s: %s handled%s, %d message(s)",
             event.flow, event.user, event.kind, f" ({moves})" if moves else "", len(ids),
+            extra=_context(event, outcome.conversation.state),
         )  # fmt: skip
         self.on_turn(outcome.conversation, ids)
         sent = [describe(request) for request in outbox]
@@ -147,13 +148,18 @@ class Processor:
         key = (event.flow, event.user)
         if transient and event.attempts < len(self.retry_delays):
             delay = self.retry_delays[event.attempts]
-            log.warning("%s %s: %s; trying again in %gs", event.flow, event.user, error, delay)
+            log.warning(
+                "%s %s: %s; trying again in %gs", event.flow, event.user, error, delay,
+                extra=_context(event, stored.state if stored else None),
+            )  # fmt: skip
             await self.store.postpone_event(event.id, error, now=self.clock())
             asyncio.get_running_loop().call_later(delay, self.notify, key)
             self.metrics.count("botkit_events_processed_total", outcome="postponed")
             return False
-        log.error("%s %s: event %d (%s) failed: %s", event.flow, event.user, event.id,
-                  event.kind, error)  # fmt: skip
+        log.error(
+            "%s %s: event %d (%s) failed: %s", event.flow, event.user, event.id, event.kind,
+            error, extra=_context(event, stored.state if stored else None),
+        )  # fmt: skip
         keep = stored
         if stored is not None and event.kind == "timeout":
             # The wait is over even if handling it failed; otherwise the timer fires forever.
@@ -172,6 +178,11 @@ class Processor:
         self.metrics.count("botkit_events_processed_total", outcome="error")
         self._resolve(event, TurnResult(stored, [], error))
         return True
+
+
+def _context(event: InboxEvent, state: str | None) -> dict[str, Any]:
+    """The conversation fields of a log record (shown as JSON fields with --log-json)."""
+    return {"flow": event.flow, "user": event.user, "state": state, "event": event.kind}
 
 
 @dataclass(frozen=True)

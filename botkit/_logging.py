@@ -1,0 +1,69 @@
+"""Log output: one readable line per event by default, JSON lines with ``--log-json``.
+
+Records may carry ``flow``, ``user`` (the conversation), ``state`` and ``event``; both formats
+show them. Secrets never reach the output: token and API-key values are masked in every
+record, whatever logged them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+
+__all__ = ["JsonFormatter", "RedactSecrets", "setup_logging"]
+
+_CONTEXT = ("flow", "user", "state", "event")
+_SECRET = re.compile(
+    r"(?i)((?:token|apikey|api_key|api-key|authorization)[\"']?\s*[=:]\s*[\"']?(?:Bearer )?)"
+    r"([^\s&\"',}]+)"
+)
+
+
+class RedactSecrets(logging.Filter):
+    """Masks ``token=...``, ``apikey: ...`` and ``Authorization: ...`` values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = _SECRET.sub(r"\1***", message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the conversation fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in _CONTEXT:
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(*, json_lines: bool = False, verbose: bool = False) -> None:
+    """Configure the root logger for the command line."""
+    handler = logging.StreamHandler(sys.stderr)
+    if json_lines:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        # transitions logs every state change at INFO: the engine reports moves itself.
+        logging.getLogger("transitions").setLevel(logging.WARNING)
+        logging.getLogger("aiosqlite").setLevel(logging.WARNING)
