@@ -355,6 +355,12 @@ async def test_conversations_command_lists_shows_and_resets(
     assert "user: hi" in story
     assert "bot: Hi there! Reply 1 for your order status, 2 to talk to a person." in story
     assert "bot: What's your order number? (6 digits)" in story
+    copy = tmp_path / "copy.db"
+    assert f"backed up {db} to {copy}" in await botkit("backup", str(copy))
+    restored = SQLiteStore(copy)
+    await restored.open()
+    assert [c.state for c in await restored.conversations()] == ["ask_order"]
+    await restored.close()
     assert f"reset 1 conversation(s) with {USER}" in await botkit("reset", USER)
     assert "0 conversation(s)" in await botkit("list")
 

@@ -11,6 +11,7 @@ import click
 
 from .._conversation_story import story_lines
 from ..store import SQLiteStore
+from ..store.sqlite import backup
 
 __all__ = ["conversations"]
 
@@ -95,6 +96,20 @@ def show(db: Path, user: str, flow: str | None, as_json: bool) -> None:
             await store.close()
 
     asyncio.run(run())
+
+
+@conversations.command("backup")
+@_DB
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(db: Path, target: Path) -> None:
+    """Copy the database to TARGET, consistently, while botkit runs."""
+    if not db.exists():
+        raise click.ClickException(f"no database at {db}")
+    try:
+        asyncio.run(backup(db, target))
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backed up {db} to {target}")
 
 
 @conversations.command()

@@ -31,7 +31,7 @@ from .base import (
     StoreStats,
 )
 
-__all__ = ["Durability", "SQLiteStore", "StaleConversation"]
+__all__ = ["Durability", "SQLiteStore", "StaleConversation", "backup"]
 
 Durability = Literal["full", "normal"]
 
@@ -447,3 +447,12 @@ def _outbox_message(row: Iterable[Any]) -> OutboxMessage:
         message_id=values[7],
         created_at=values[8],
     )
+
+
+async def backup(source: str | Path, target: str | Path) -> None:
+    """Copy a live database consistently (SQLite's online backup), WAL contents included."""
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(f"{target} exists; choose a new file for the backup")
+    async with aiosqlite.connect(source) as db, aiosqlite.connect(target) as copy:
+        await db.backup(copy)
