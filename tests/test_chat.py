@@ -101,3 +101,32 @@ def test_chat_with_a_broken_flow_says_what_is_wrong(tmp_path: Path) -> None:
     result = run_chat(str(broken), script="hi\n")
     assert result.returncode == 1
     assert f"{broken}:2:8: start state 'nowhere' is not defined" in result.stderr
+
+
+def test_conversations_show_tells_the_whole_story(tmp_path: Path) -> None:
+    db = tmp_path / "story.db"
+    script = "hi\n1\n12\n123456\n2\n0000000\n{otp}\n"
+    chat = run_chat("flows/support.yaml", "--name", "Ana", "--db", str(db), script=script)
+    assert chat.returncode == 0, chat.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "botkit", "conversations", "show", "+491701234567", "--db", str(db)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    story = [line.strip() for line in result.stdout.splitlines()]
+    assert story[0] == "support / 491701234567: ended"
+    lines = [re.sub(r"^\d\d:\d\d:\d\d ", "", line) for line in story[3:]]
+    greeting = "bot: Hi Ana! Reply 1 for your order status, 2 to talk to a person. (delivered)"
+    code = re.search(r"user: (\d+) -> end", result.stdout)
+    assert code
+    assert lines == [
+        f"user: hi -> welcome; {greeting}",
+        "user: 1 -> ask_order; bot: What's your order number? (6 digits) (delivered)",
+        "user: 12; bot: Order numbers have 6 digits, like 123456. (delivered)",
+        "user: 123456 -> order_status -> welcome; bot: template order_status(123456, shipped)"
+        f" (delivered); {greeting}",
+        "user: 2 -> verify; bot: We sent you a code by SMS. Please type it here. (delivered)",
+        "user: 0000000; bot: That code is not right, try again. (delivered)",
+        f"user: {code.group(1)} -> end; bot: Thanks, you're verified. A person will write to you"
+        " shortly. (delivered)",
+    ]
