@@ -1,0 +1,350 @@
+"""The webhook-to-reply benchmark: botkit against the bare-aiohttp floor, same load, one run.
+
+    python benchmarks/run.py            # the full run (a few minutes)
+    python benchmarks/run.py --smoke    # a few hundred events, as CI runs it
+
+A fake tyntec Chat API (answering 202) and the load generator run in this process; each
+subject runs in its own process, whose CPU time and peak memory are read from /proc. Users
+walk benchmarks/flow.yaml (a greeting, an ask answered wrong then right, a template reply):
+each sends its next message when the bot has answered the last, and an event counts when
+its reply reached the fake API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+HERE = Path(__file__).resolve().parent
+TEXTS = ("hi", "1", "12", "123456")  # greeting, menu choice, wrong answer, right answer
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+class FakeTyntec:
+    """Answers every send with 202 and wakes whoever waits for a reply to that user."""
+
+    def __init__(self) -> None:
+        self.replies: dict[str, int] = {}
+        self.waiters: dict[str, tuple[int, asyncio.Future[float]]] = {}
+        self.sent = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/chat-api/v2/messages", self.send)
+        return app
+
+    async def send(self, request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        user = str(body["to"]).lstrip("+")
+        self.sent += 1
+        count = self.replies.get(user, 0) + 1
+        self.replies[user] = count
+        waiting = self.waiters.get(user)
+        if waiting is not None and count >= waiting[0] and not waiting[1].done():
+            waiting[1].set_result(time.perf_counter())
+        return web.json_response(
+            {"messageId": f"m-{self.sent}", "acceptedAt": "2026-01-01T00:00:00Z"}, status=202
+        )
+
+    def reply_after(self, user: str, total: int) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        if self.replies.get(user, 0) >= total:
+            future.set_result(time.perf_counter())
+        self.waiters[user] = (total, future)
+        return future
+
+
+@dataclass
+class Subject:
+    name: str
+    replies: tuple[int, ...]  # cumulative replies a user has after each of its events
+    command: list[str]
+    ready: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=HERE.parent
+        )
+
+    def stop(self) -> str:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            _, err = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, err = self.process.communicate()
+        return err.decode(errors="replace")[-2000:]
+
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+@dataclass
+class Result:
+    subject: str
+    concurrency: int
+    events: int
+    seconds: float
+    webhook: list[float] = field(default_factory=list)
+    to_reply: list[float] = field(default_factory=list)
+    cpu: float = 0.0
+    rss: float = 0.0
+    label: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def cpu_per_event_ms(self) -> float:
+        return 1000 * self.cpu / self.events
+
+    def row(self) -> str:
+        ms = lambda v: f"{1000 * v:8.1f}"  # noqa: E731
+        return (
+            f"{self.label or self.subject:<22}{self.concurrency:>4}{self.rate:>10.0f}"
+            f"{ms(percentile(self.webhook, 0.5))}{ms(percentile(self.webhook, 0.99))}"
+            f"{ms(percentile(self.to_reply, 0.5))}{ms(percentile(self.to_reply, 0.99))}"
+            f"{self.cpu_per_event_ms:>9.2f}{self.rss:>9.0f}"
+        )
+
+
+HEADER = (
+    f"{'subject':<22}{'conc':>4}{'events/s':>10}{'wh p50':>8}{'wh p99':>8}"
+    f"{'e2r p50':>8}{'e2r p99':>8}{'cpu ms':>9}{'rss MB':>9}"
+)
+
+
+async def wait_ready(url: str, subject: Subject) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            if subject.process is not None and subject.process.poll() is not None:
+                raise RuntimeError(f"{subject.name} exited: {subject.stop()}")
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{subject.name} did not start")
+
+
+async def load(
+    subject: Subject, fake: FakeTyntec, webhook: str, users: list[str], concurrency: int
+) -> Result:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for user in users:
+        queue.put_nowait(user)
+    result = Result(subject.name, concurrency, 0, 0.0)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            user = queue.get_nowait()
+            for index, text in enumerate(TEXTS):
+                event = {
+                    "event": "MoMessage", "messageId": f"{user}-{index}", "channel": "whatsapp",
+                    "from": user, "to": "4930123456",
+                    "content": {"contentType": "text", "text": text},
+                    "whatsapp": {"senderName": "Bench"},
+                }  # fmt: skip
+                replied = fake.reply_after(user, subject.replies[index])
+                started = time.perf_counter()
+                async with session.post(webhook, json=event) as response:
+                    await response.read()
+                    if response.status >= 300:
+                        raise RuntimeError(f"{subject.name} answered {response.status}")
+                result.webhook.append(time.perf_counter() - started)
+                arrived = await asyncio.wait_for(replied, timeout=30)
+                result.to_reply.append(arrived - started)
+                result.events += 1
+
+    cpu_before = subject.cpu_seconds()
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    result.cpu = subject.cpu_seconds() - cpu_before
+    result.rss = subject.peak_rss_mb()
+    return result
+
+
+def botkit_subject(port: int, api_url: str, db: Path, durability: str) -> Subject:
+    profile = os.environ.get("BOTKIT_BENCH_PROFILE")  # a file: profile botkit with cProfile
+    runner = ["-m", "cProfile", "-o", profile] if profile else []
+    command = [
+        sys.executable, *runner, "-m", "botkit", "serve", str(HERE / "flow.yaml"),
+        "--port", str(port),
+        "--db", str(db), "--api-url", api_url, "--api-key", "bench",
+        "--durability", durability,
+    ]  # fmt: skip
+    return Subject("botkit", (1, 2, 3, 5), command, f"http://127.0.0.1:{port}/healthz")
+
+
+def floor_subject(port: int, api_url: str) -> Subject:
+    command = [sys.executable, str(HERE / "floor.py"), "--port", str(port), "--api-url", api_url]
+    return Subject("floor", (1, 2, 3, 4), command, f"http://127.0.0.1:{port}/ready")
+
+
+async def populate(db: Path, conversations: int) -> None:
+    """Store ``conversations`` idle conversations, as a long-running bot accumulates them."""
+    from botkit.store import SQLiteStore
+
+    store = SQLiteStore(db)  # creates the schema
+    await store.open()
+    await store.close()
+    snapshot = {"flow": "bench", "state": "welcome", "vars": {"order": "123456"}, "ended": False,
+                "channel": "whatsapp", "account": "4930123456", "name": "Bench", "entry": 4,
+                "retries": 0, "otp_id": None, "timeout_at": None, "version": 4,
+                "flow_version": None, "last_inbound": {"4930123456": 0.0}}  # fmt: skip
+    with sqlite3.connect(db) as connection:
+        rows = (
+            ("bench", f"4915{n:09d}", "welcome", 0, 4, None,
+             json.dumps({**snapshot, "user": f"4915{n:09d}"}), 0.0)
+            for n in range(conversations)
+        )  # fmt: skip
+        connection.executemany(
+            "INSERT INTO conversations (flow, user, state, ended, version, timeout_at, data, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+async def measure(
+    subject: Subject, fake: FakeTyntec, port: int, users: list[str], concurrency: int,
+    warmup: list[str],
+) -> Result:  # fmt: skip
+    subject.start()
+    try:
+        await wait_ready(subject.ready, subject)
+        webhook = f"http://127.0.0.1:{port}/webhook"
+        await load(subject, fake, webhook, warmup, min(concurrency, len(warmup)))
+        return await load(subject, fake, webhook, users, concurrency)
+    finally:
+        log = subject.stop()
+        if subject.process is not None and subject.process.returncode not in (0, -15):
+            print(log, file=sys.stderr)
+
+
+async def main(arguments: argparse.Namespace) -> int:
+    fake = FakeTyntec()
+    runner = web.AppRunner(fake.app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    api_url = f"http://127.0.0.1:{runner.addresses[-1][1]}"
+    workdir = Path(tempfile.mkdtemp(prefix="botkit-bench-"))
+    results: list[Result] = []
+    run = 0
+
+    def users(count: int) -> list[str]:
+        nonlocal run
+        run += 1
+        return [f"49{run:03d}{n:07d}" for n in range(count)]
+
+    try:
+        print(HEADER)
+        for concurrency in arguments.concurrency:
+            for name in ("floor", "botkit"):
+                port = free_port()
+                if name == "floor":
+                    subject = floor_subject(port, api_url)
+                else:
+                    db = workdir / f"c{concurrency}.db"
+                    subject = botkit_subject(port, api_url, db, arguments.durability)
+                result = await measure(subject, fake, port, users(arguments.users), concurrency,
+                                       users(arguments.warmup))  # fmt: skip
+                results.append(result)
+                print(result.row(), flush=True)
+        scale: list[Result] = []
+        for stored in arguments.stored:
+            db = workdir / f"stored-{stored}.db"
+            await populate(db, stored)
+            port = free_port()
+            subject = botkit_subject(port, api_url, db, arguments.durability)
+            result = await measure(subject, fake, port, users(arguments.users), 16,
+                                   users(arguments.warmup))  # fmt: skip
+            result.label = f"botkit {stored:,} stored"
+            scale.append(result)
+            print(result.row(), flush=True)
+    finally:
+        await runner.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    failed = False
+    for concurrency in arguments.concurrency:
+        floor = next(r for r in results if r.subject == "floor" and r.concurrency == concurrency)
+        bot = next(r for r in results if r.subject == "botkit" and r.concurrency == concurrency)
+        print(f"concurrency {concurrency}: botkit/floor events/s = {bot.rate / floor.rate:.2f}")
+    if len(scale) == 2:
+        small, big = scale
+        ratio = big.cpu_per_event_ms / small.cpu_per_event_ms
+        print(f"per-event CPU, {big.label} vs {small.label}: {ratio:.2f}")
+        print(f"peak RSS with {big.label}: {big.rss:.0f} MB")
+    expected = len(TEXTS) * arguments.users
+    for result in results + scale:
+        if result.events != expected:
+            print(
+                f"{result.label or result.subject}: {result.events} of {expected} events answered"
+            )
+            failed = True
+    print(f"durability: SQLite synchronous={arguments.durability.upper()}")
+    return 1 if failed else 0
+
+
+def options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a few hundred events (for CI)")
+    parser.add_argument("--users", type=int, default=1500, help="users per measurement")
+    parser.add_argument("--warmup", type=int, default=100, help="users before measuring")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--stored", type=int, nargs="*", default=[1_000, 1_000_000],
+                        help="conversations stored beforehand, compared per event")  # fmt: skip
+    parser.add_argument("--durability", choices=["full", "normal"], default="full")
+    arguments = parser.parse_args()
+    if arguments.smoke:
+        arguments.users, arguments.warmup = 60, 10
+        arguments.concurrency, arguments.stored = [16], [1_000, 20_000]
+    return arguments
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(options())))
