@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from ..flow import Conversation, Engine, Flow
-from ..store import NewEvent, Store
+from ..store import NewEvent, OutboxMessage, Store
 from ..tyntec import TyntecClient
 from ..tyntec.models import MessageStatus, parse_event
 from ._problems import problem
@@ -85,7 +85,7 @@ class BotServer:
         self.processor = Processor(
             store, self.engine, self.metrics, on_turn=self._after_turn, clock=clock
         )
-        self.timers = TimerLoop(store, self.processor.notify, clock=clock)
+        self.timers = TimerLoop(store, self.processor.submit, clock=clock)
         self.reloader = (
             FlowReloader(watch, self.replace_flows, lambda: list(self.engine.flows.values()))
             if watch
@@ -168,11 +168,10 @@ class BotServer:
                 log.exception("pruning old history failed")
             await asyncio.sleep(3600)
 
-    def _after_turn(self, conversation: Conversation, outbox_ids: list[int]) -> None:
-        if outbox_ids:
-            self.sender.notify((conversation.flow, conversation.user))
+    def _after_turn(self, conversation: Conversation, queued: list[OutboxMessage]) -> None:
+        self.sender.submit(queued)
         if conversation.timeout_at is not None:
-            self.timers.deadline_changed()
+            self.timers.deadline_set(conversation.timeout_at)
 
     # -- middlewares ------------------------------------------------------------------------
 
@@ -227,15 +226,15 @@ class BotServer:
         except BadNotification as exc:
             self.metrics.count("botkit_events_rejected_total", reason="invalid")
             return problem(400, "Invalid notification", exc.detail, errors=exc.errors)
-        (new,) = await self.store.accept([event], now=self.clock())
-        if not new:
+        (stored,) = await self.store.accept([event], now=self.clock())
+        if stored is None and event.flow is not None:
             self.metrics.count("botkit_events_duplicate_total")
             return web.json_response({"accepted": False, "duplicate": True})
         self.metrics.count("botkit_events_received_total", kind=event.kind)
         if event.kind in ("status", "delivery"):
             await self._record_status(event)
-        if event.flow is not None and event.user is not None:
-            self.processor.notify((event.flow, event.user))
+        if stored is not None:
+            self.processor.submit(stored)
         return web.json_response({"accepted": True})
 
     async def _record_status(self, event: NewEvent) -> None:

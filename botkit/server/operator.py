@@ -53,13 +53,12 @@ async def start_conversation(server: BotServer, request: web.Request) -> web.Str
     if isinstance(checked, web.Response):
         return checked
     event, request_id = checked
-    (new,) = await server.store.accept([event], now=server.clock())
-    if not new:
-        return web.json_response({"accepted": False, "duplicate": True}, status=200)
     result = server.processor.expect(request_id)
-    assert event.flow is not None
-    assert event.user is not None
-    server.processor.notify((event.flow, event.user))
+    (stored,) = await server.store.accept([event], now=server.clock())
+    if stored is None:
+        server.processor.forget(request_id)
+        return web.json_response({"accepted": False, "duplicate": True}, status=200)
+    server.processor.submit(stored)
     try:
         turn = await asyncio.wait_for(asyncio.shield(result), WAIT_FOR_TURN)
     except TimeoutError:

@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from ..flow import (
     delivery_update,
 )
 from ..flow.outgoing import describe
-from ..store import ConversationKey, InboxEvent, Store
+from ..store import ConversationKey, InboxEvent, OutboxMessage, Store
 from ..tyntec.models import InboundMessage, MessageStatus, MoMessage, parse_event
 from ._keyed import KeyedWorkers
 from .metrics import Metrics
@@ -49,7 +50,7 @@ class Processor:
         engine: Engine,
         metrics: Metrics,
         *,
-        on_turn: Callable[[Conversation, list[int]], None],
+        on_turn: Callable[[Conversation, list[OutboxMessage]], None],
         clock: Callable[[], float] = time.time,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
@@ -61,11 +62,20 @@ class Processor:
         self.retry_delays = retry_delays
         self.workers = KeyedWorkers("processing", self._drain, limit=64)
         self._results: dict[str, asyncio.Future[TurnResult]] = {}
+        # Accepted events waiting for their turn, per conversation. The database holds them
+        # too; these queues only save reading them back (a restart refills them from it).
+        self._queues: dict[ConversationKey, deque[InboxEvent]] = {}
 
     async def start(self) -> None:
         """Process what was accepted but not processed before the last stop (or crash)."""
-        for key in await self.store.pending_conversations():
-            self.workers.poke(key)
+        for event in await self.store.pending_events():
+            self.submit(event)
+
+    def submit(self, event: InboxEvent) -> None:
+        """An accepted (committed) event to process, after the conversation's earlier ones."""
+        key = (event.flow, event.user)
+        self._queues.setdefault(key, deque()).append(event)
+        self.workers.poke(key)
 
     def notify(self, key: ConversationKey) -> None:
         self.workers.poke(key)
@@ -77,6 +87,10 @@ class Processor:
         self._results[request] = future
         return future
 
+    def forget(self, request: str) -> None:
+        """Stop waiting for ``request`` (it turned out to be a duplicate)."""
+        self._results.pop(request, None)
+
     def _resolve(self, event: InboxEvent, result: TurnResult) -> None:
         request = event.payload.get("request")
         future = self._results.pop(request, None) if isinstance(request, str) else None
@@ -84,24 +98,29 @@ class Processor:
             future.set_result(result)
 
     async def _drain(self, key: ConversationKey) -> None:
-        while True:
-            event = await self.store.next_event(key)
-            if event is None:
-                return
-            if not await self._process(event):
-                return  # postponed: a timer pokes the key again later
+        queue = self._queues.get(key)
+        while queue:
+            if not await self._process(queue[0]):
+                return  # postponed: it stays first, and a timer pokes the key again later
+            queue.popleft()
+        self._queues.pop(key, None)
 
     async def _process(self, event: InboxEvent) -> bool:
         key = (event.flow, event.user)
         if event.flow not in self.engine.flows:
             await self.store.finish_turn(
-                event.id, None, [], now=self.clock(), error=f"no flow {event.flow!r} loaded"
+                event.id,
+                None,
+                [],
+                now=self.clock(),
+                error=f"no flow {event.flow!r} loaded",
+                key=key,
             )
             return True
         stored = await self.store.load(key)
         if stored is None and event.kind not in ("message", "sms", "start"):
             # A delivery report or timer for a conversation that was reset: nothing to do.
-            await self.store.finish_turn(event.id, None, [], now=self.clock())
+            await self.store.finish_turn(event.id, None, [], now=self.clock(), key=key)
             return True
         conversation = stored or self.engine.new_conversation(event.flow, event.user)
         try:
@@ -116,23 +135,24 @@ class Processor:
         story = _story(event, outcome.handled or bool(outbox) or bool(outcome.transitions))
         story += [("move", f"{a or '(start)'} -> {b}") for a, b in outcome.transitions]
         story += [("note", note) for note in outcome.notes]
-        ids = await self.store.finish_turn(
+        queued = await self.store.finish_turn(
             event.id,
             outcome.conversation,
             outbox,
             now=self.clock(),
             expected_version=stored.version if stored else None,
             story=story,
+            key=key,
         )
         self.metrics.count("botkit_events_processed_total", outcome="ok")
         self.metrics.observe_latency(max(0.0, self.clock() - event.received_at))
         moves = " ".join(f"{a}->{b}" for a, b in outcome.transitions)
         log.info(
             "%s %s: %s handled%s, %d message(s)",
-            event.flow, event.user, event.kind, f" ({moves})" if moves else "", len(ids),
+            event.flow, event.user, event.kind, f" ({moves})" if moves else "", len(queued),
             extra=_context(event, outcome.conversation.state),
         )  # fmt: skip
-        self.on_turn(outcome.conversation, ids)
+        self.on_turn(outcome.conversation, queued)
         sent = [describe(request) for request in outbox]
         self._resolve(event, TurnResult(outcome.conversation, sent, None))
         return True
@@ -153,6 +173,9 @@ class Processor:
                 extra=_context(event, stored.state if stored else None),
             )  # fmt: skip
             await self.store.postpone_event(event.id, error, now=self.clock())
+            queue = self._queues.get(key)
+            if queue and queue[0] is event:
+                queue[0] = dataclasses.replace(event, attempts=event.attempts + 1)
             asyncio.get_running_loop().call_later(delay, self.notify, key)
             self.metrics.count("botkit_events_processed_total", outcome="postponed")
             return False
@@ -174,6 +197,7 @@ class Processor:
             error=error,
             expected_version=stored.version if stored else None,
             story=[*_story(event, True), ("error", error)],
+            key=key,
         )
         self.metrics.count("botkit_events_processed_total", outcome="error")
         self._resolve(event, TurnResult(stored, [], error))

@@ -13,9 +13,11 @@ is one local SQLite commit long.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 
 import pydantic
@@ -54,20 +56,26 @@ class Sender:
         self.jitter = jitter
         self.workers = KeyedWorkers("sending", self._drain, limit=64)
         self._wakeups: set[asyncio.TimerHandle] = set()
+        # Committed messages not sent yet, per conversation, in order; the database holds
+        # them too (a restart refills these queues from it).
+        self._queues: dict[ConversationKey, deque[OutboxMessage]] = {}
 
     async def start(self) -> None:
         """Send what was queued but not sent before the last stop (or crash)."""
-        for key in await self.store.outbox_conversations(float("inf")):
-            self.workers.poke(key)
+        self.submit(await self.store.pending_outbox())
 
-    def notify(self, key: ConversationKey) -> None:
-        self.workers.poke(key)
+    def submit(self, messages: list[OutboxMessage]) -> None:
+        """Committed messages to send, after their conversation's earlier ones."""
+        for message in messages:
+            key = (message.flow, message.user)
+            self._queues.setdefault(key, deque()).append(message)
+            self.workers.poke(key)
 
     async def flush(self, timeout: float) -> None:
         """Let the messages that are due go out, for at most ``timeout`` seconds."""
         try:
             async with asyncio.timeout(timeout):
-                for key in await self.store.outbox_conversations(self.clock()):
+                for key in list(self._queues):
                     self.workers.poke(key)
                 await self.workers.idle()
         except TimeoutError:
@@ -79,16 +87,19 @@ class Sender:
         await self.workers.close(timeout)
 
     async def _drain(self, key: ConversationKey) -> None:
-        while True:
-            message = await self.store.next_outbox(key)
-            if message is None:
-                return
+        queue = self._queues.get(key)
+        while queue:
+            message = queue[0]
             wait = message.next_attempt_at - self.clock()
             if wait > 0:
                 self._wake_later(key, wait)
                 return
-            if not await self._send(message):
+            outcome = await self._send(message)
+            if outcome is not None:  # to be retried: it stays first, the rest waits
+                queue[0] = outcome
                 return
+            queue.popleft()
+        self._queues.pop(key, None)
 
     def _wake_later(self, key: ConversationKey, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -96,38 +107,42 @@ class Sender:
         self._wakeups = {h for h in self._wakeups if h.when() > loop.time()}
         self._wakeups.add(loop.call_later(delay, self.workers.poke, key))
 
-    async def _send(self, message: OutboxMessage) -> bool:
-        """Send one message; True to go on with the conversation's next one."""
+    async def _send(self, message: OutboxMessage) -> OutboxMessage | None:
+        """Send one message; the message as it is to be retried, or None when done with."""
         try:
             request = MessageRequest.model_validate(message.request)
         except pydantic.ValidationError as exc:
             await self._give_up(message, f"stored request is invalid: {exc}")
-            return True
+            return None
         try:
             accepted = await self.api.chat.send(request)
         except (RateLimitError, TransportError) as exc:
-            await self._retry(message, exc, getattr(exc, "retry_after", None))
-            return False
+            return await self._retry(message, exc, getattr(exc, "retry_after", None))
         except APIError as exc:
             if exc.status >= 500:
-                await self._retry(message, exc, None)
-                return False
+                return await self._retry(message, exc, None)
             await self._give_up(message, str(exc))
-            return True
+            return None
         await self.store.mark_sent(message.id, accepted.message_id, now=self.clock())
         self.metrics.count("botkit_sends_total")
-        return True
+        return None
 
-    async def _retry(self, message: OutboxMessage, error: Exception, hint: float | None) -> None:
+    async def _retry(
+        self, message: OutboxMessage, error: Exception, hint: float | None
+    ) -> OutboxMessage:
         ceiling = min(self.max_delay, self.base_delay * 2.0**message.attempts)
         delay = hint if hint is not None else ceiling * (0.5 + self.jitter() / 2)
         log.warning(
             "%s %s: sending message %d failed (%s); retry in %.1fs",
             message.flow, message.user, message.id, error, delay,
         )  # fmt: skip
-        await self.store.mark_retry(message.id, str(error), retry_at=self.clock() + delay)
+        now = self.clock()
+        await self.store.mark_retry(message.id, str(error), retry_at=now + delay, now=now)
         self.metrics.count("botkit_send_retries_total")
         self._wake_later((message.flow, message.user), delay)
+        return dataclasses.replace(
+            message, attempts=message.attempts + 1, next_attempt_at=now + delay
+        )
 
     async def _give_up(self, message: OutboxMessage, error: str) -> None:
         log.error("%s %s: message %d refused: %s", message.flow, message.user, message.id, error)

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..store import ConversationKey, Store
+from ..store import InboxEvent, Store
 from .intake import timeout_event
 
 __all__ = ["TimerLoop"]
@@ -23,7 +23,7 @@ class TimerLoop:
     def __init__(
         self,
         store: Store,
-        enqueue: Callable[[ConversationKey], None],
+        enqueue: Callable[[InboxEvent], None],
         *,
         clock: Callable[[], float] = time.time,
         max_sleep: float = 30.0,
@@ -34,12 +34,18 @@ class TimerLoop:
         self.max_sleep = max_sleep
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._next: float | None = None  # the earliest deadline the loop sleeps towards
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def deadline_changed(self) -> None:
-        self._changed.set()
+    def deadline_set(self, deadline: float) -> None:
+        """A conversation now waits until ``deadline``: wake earlier if that is sooner.
+
+        Costs nothing per event unless the deadline is the earliest (no database read)."""
+        if self._next is None or deadline < self._next:
+            self._next = deadline
+            self._changed.set()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -49,29 +55,31 @@ class TimerLoop:
     async def fire_due(self) -> int:
         """Enqueue timeouts for every passed deadline; how many were new."""
         now = self.clock()
-        fired = 0
         due = await self.store.due_timeouts(now)
-        if due:
-            events = [timeout_event(flow, user, deadline) for (flow, user), deadline in due]
-            accepted = await self.store.accept(events, now=now)
-            for ((flow, user), _), new in zip(due, accepted, strict=True):
-                fired += new
-                self.enqueue((flow, user))
+        if not due:
+            return 0
+        events = [timeout_event(flow, user, deadline) for (flow, user), deadline in due]
+        fired = 0
+        for stored in await self.store.accept(events, now=now):
+            if stored is not None:  # None: already queued (a duplicate key)
+                fired += 1
+                self.enqueue(stored)
         return fired
 
     async def _run(self) -> None:
         while True:
             try:
                 await self.fire_due()
-                deadline = await self.store.next_deadline()
+                self._next = await self.store.next_deadline()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("timer loop failed; trying again")
-                deadline = None
+                self._next = None
             now = self.clock()
             # A passed deadline whose timeout is queued but not yet processed: look again
             # shortly rather than spin.
+            deadline = self._next
             sleep = self.max_sleep if deadline is None else min(self.max_sleep, deadline - now)
             self._changed.clear()
             try:

@@ -112,17 +112,14 @@ class Store(abc.ABC):
     # -- inbox -------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def accept(self, events: list[NewEvent], *, now: float) -> list[bool]:
-        """Store events durably; for each, True if new, False if a duplicate of one already
-        accepted. Events without a conversation are recorded as already processed."""
+    async def accept(self, events: list[NewEvent], *, now: float) -> list[InboxEvent | None]:
+        """Store events durably; for each, the stored event if new, None if it duplicates one
+        already accepted. Events without a conversation are recorded as already processed
+        (and returned as None: there is nothing to process)."""
 
     @abc.abstractmethod
-    async def pending_conversations(self) -> list[ConversationKey]:
-        """Conversations with unprocessed events, oldest event first."""
-
-    @abc.abstractmethod
-    async def next_event(self, key: ConversationKey) -> InboxEvent | None:
-        """The oldest unprocessed event of a conversation."""
+    async def pending_events(self) -> list[InboxEvent]:
+        """Every accepted event not processed yet, in arrival order (for a restart)."""
 
     @abc.abstractmethod
     async def postpone_event(self, event_id: int, error: str, *, now: float) -> None:
@@ -144,10 +141,12 @@ class Store(abc.ABC):
         error: str | None = None,
         expected_version: int | None = None,
         story: list[tuple[str, str]] | None = None,
-    ) -> list[int]:
+        key: ConversationKey | None = None,
+    ) -> list[OutboxMessage]:
         """In one transaction: save the conversation (unless None), queue the outbox, mark the
         event processed (with ``error`` if it failed), and add ``story`` (``(kind, text)``
-        lines) and the messages queued to the conversation's history. Returns the outbox ids.
+        lines) and the messages queued to the conversation's history. Returns the messages
+        queued.
 
         ``expected_version`` is the version the conversation was loaded at; a different
         stored version means another process changed it, and nothing is written.
@@ -174,18 +173,16 @@ class Store(abc.ABC):
     # -- outbox --------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def outbox_conversations(self, now: float) -> list[ConversationKey]:
-        """Conversations with a message due to be sent."""
-
-    @abc.abstractmethod
-    async def next_outbox(self, key: ConversationKey) -> OutboxMessage | None:
-        """The oldest unsent message of a conversation (messages go out in order)."""
+    async def pending_outbox(self) -> list[OutboxMessage]:
+        """Every message not sent yet, oldest first (for a restart)."""
 
     @abc.abstractmethod
     async def mark_sent(self, outbox_id: int, message_id: str, *, now: float) -> None: ...
 
     @abc.abstractmethod
-    async def mark_retry(self, outbox_id: int, error: str, *, retry_at: float) -> None: ...
+    async def mark_retry(
+        self, outbox_id: int, error: str, *, retry_at: float, now: float
+    ) -> None: ...
 
     @abc.abstractmethod
     async def mark_failed(self, outbox_id: int, error: str, *, now: float) -> None: ...
