@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -87,21 +88,25 @@ class Subject:
     command: list[str]
     ready: str
     process: subprocess.Popen[bytes] | None = None
+    log: Any = None
 
     def start(self) -> None:
+        # The log goes to a file: a pipe nobody reads fills up and blocks the subject.
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=HERE.parent
+            self.command, stdout=subprocess.DEVNULL, stderr=self.log, cwd=HERE.parent
         )
 
     def stop(self) -> str:
         assert self.process is not None
         self.process.terminate()
         try:
-            _, err = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, err = self.process.communicate()
-        return err.decode(errors="replace")[-2000:]
+            self.process.wait()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
 
     def cpu_seconds(self) -> float:
         assert self.process is not None
@@ -210,8 +215,9 @@ async def load(
 def botkit_subject(port: int, api_url: str, db: Path, durability: str) -> Subject:
     profile = os.environ.get("BOTKIT_BENCH_PROFILE")  # a file: profile botkit with cProfile
     runner = ["-m", "cProfile", "-o", profile] if profile else []
+    wrapper = os.environ.get("BOTKIT_BENCH_WRAPPER", "")  # e.g. a profiler's command line
     command = [
-        sys.executable, *runner, "-m", "botkit", "serve", str(HERE / "flow.yaml"),
+        *wrapper.split(), sys.executable, *runner, "-m", "botkit", "serve", str(HERE / "flow.yaml"),
         "--port", str(port),
         "--db", str(db), "--api-url", api_url, "--api-key", "bench",
         "--durability", durability,
@@ -258,10 +264,14 @@ async def measure(
         webhook = f"http://127.0.0.1:{port}/webhook"
         await load(subject, fake, webhook, warmup, min(concurrency, len(warmup)))
         return await load(subject, fake, webhook, users, concurrency)
+    except BaseException:
+        print(f"{subject.name} failed; its log ends with:\n{subject.stop()}", file=sys.stderr)
+        raise
     finally:
-        log = subject.stop()
-        if subject.process is not None and subject.process.returncode not in (0, -15):
-            print(log, file=sys.stderr)
+        if subject.process is not None and subject.process.poll() is None:
+            log = subject.stop()
+            if subject.process.returncode not in (0, -15):
+                print(log, file=sys.stderr)
 
 
 async def main(arguments: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 __all__ = ["JsonFormatter", "RedactSecrets", "setup_logging"]
 
 _CONTEXT = ("flow", "user", "state", "event")
+_WORDS = ("token", "apikey", "api_key", "api-key", "authorization")
 _SECRET = re.compile(
     r"(?i)((?:token|apikey|api_key|api-key|authorization)[\"']?\s*[=:]\s*[\"']?(?:Bearer )?)"
     r"([^\s&\"',}]+)"
@@ -27,6 +28,9 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        lowered = message.lower()
+        if not any(word in lowered for word in _WORDS):
+            return True  # the common case: nothing that could be a secret
         masked = _SECRET.sub(r"\1***", message)
         if masked != message:
             record.msg, record.args = masked, None

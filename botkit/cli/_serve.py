@@ -10,7 +10,7 @@ import click
 
 from ..flow import FlowError
 from ..server.routing import RoutingError
-from ..server.runner import ServeOptions
+from ..server.runner import ServeOptions, event_loop_factory
 from ..server.runner import serve as run_server
 
 __all__ = ["serve"]
@@ -85,6 +85,7 @@ def serve(
         api_token=api_token,
     )
     try:
-        asyncio.run(run_server(options))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(run_server(options))
     except (FlowError, RoutingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

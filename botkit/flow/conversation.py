@@ -7,7 +7,7 @@ returns the next one, which the store persists with the messages to send.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["Conversation"]
@@ -42,11 +42,15 @@ class Conversation:
     """When the user last wrote, per bot account: WhatsApp's 24-hour window opens there."""
 
     def copy(self) -> Conversation:
-        return copy.deepcopy(self)
+        # Only the containers are mutable; variables may nest lists and mappings.
+        return replace(self, vars=copy.deepcopy(self.vars), last_inbound=dict(self.last_inbound))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, for storage."""
-        return asdict(self)
+        data = dict(self.__dict__)
+        data["vars"] = copy.deepcopy(self.vars)
+        data["last_inbound"] = dict(self.last_inbound)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Conversation:

@@ -86,7 +86,7 @@ class Engine:
         self.clock = clock
         self.max_moves = max_moves
         self.templates = Templates()
-        self._machines = {name: _compile(flow) for name, flow in self.flows.items()}
+        self._machines = {name: _Machine(_compile(flow)) for name, flow in self.flows.items()}
 
     def new_conversation(self, flow: str, user: str) -> Conversation:
         """A conversation that has not started; the user's first message starts it."""
@@ -98,16 +98,15 @@ class Engine:
         """Process one event. The given snapshot is not changed; on error it stays valid and
         :class:`FlowRuntimeError` says what failed where."""
         flow = self.flows[conversation.flow]
-        machine = self._machines[conversation.flow]
+        machines = self._machines[conversation.flow]
         turn = _Turn(self, flow, conversation.copy(), event)
         state = turn.conversation.state
         # A state removed from a reloaded flow: the turn restarts the conversation.
-        model = _Model(state if state in flow.spec.states else flow.spec.start)
-        machine.add_model(model, initial=model.state)
+        model = machines.acquire(state if state in flow.spec.states else flow.spec.start)
         try:
             await turn.run(model)
         finally:
-            machine.remove_model(model)
+            machines.release(model)
         turn.conversation.version += 1
         turn.conversation.flow_version = flow.version
         return turn.outcome
@@ -118,8 +117,39 @@ class Engine:
         Conversations keep their state; one whose state the new version no longer has
         restarts at ``start`` on its next message (with a note in its history).
         """
-        self._machines[flow.name] = _compile(flow)
+        self._machines[flow.name] = _Machine(_compile(flow))
         self.flows[flow.name] = flow
+
+
+class _Machine:
+    """A flow's machine and the models it moves, lent to one turn at a time.
+
+    A model holds nothing but a state name for the length of a turn; keeping a few attached
+    between turns saves transitions' add_model/remove_model (which build the model's
+    trigger methods anew) on every event. The pool is bounded by how many turns run at
+    once, never by how many users there are (transitions #475: a model per user leaks).
+    """
+
+    MAX_IDLE = 128
+
+    def __init__(self, machine: AsyncMachine) -> None:
+        self.machine = machine
+        self._idle: list[_Model] = []
+
+    def acquire(self, state: str) -> _Model:
+        if self._idle:
+            model = self._idle.pop()
+            self.machine.set_state(state, model=model)
+            return model
+        model = _Model(state)
+        self.machine.add_model(model, initial=state)
+        return model
+
+    def release(self, model: _Model) -> None:
+        if len(self._idle) < self.MAX_IDLE:
+            self._idle.append(model)
+        else:
+            self.machine.remove_model(model)
 
 
 def _compile(flow: Flow) -> AsyncMachine:

@@ -57,12 +57,14 @@ def chat_notification(payload: Any, router: Router, known_flows: set[str]) -> Ne
         # A message into a group is answered in the group: the group is the conversation.
         user = event.group_id or digits(event.from_)
         flow = router.flow_for(event.channel, event.to)
-        return NewEvent(f"mo:{event.message_id}", "message", payload, flow, user if flow else None)
+        return NewEvent(
+            f"mo:{event.message_id}", "message", payload, flow, user if flow else None, event
+        )
     if isinstance(event, MessageStatus):
         key = f"status:{event.message_id}:{event.event}"
         found = delivery_update(event)
         if found is not None and found[0] in known_flows:
-            return NewEvent(key, "delivery", payload, found[0], found[1])
+            return NewEvent(key, "delivery", payload, found[0], found[1], event)
         return NewEvent(key, "status", payload)
     if isinstance(event, WhatsAppGroupEvent):
         return NewEvent(f"group:{_fingerprint(payload)}", "group", payload)
@@ -80,7 +82,7 @@ def inbound_sms(payload: Any, router: Router) -> NewEvent:
         raise _invalid(exc, "InboundMessage") from None
     flow = router.flow_for("sms", message.to)
     user = digits(message.from_) if flow else None
-    return NewEvent(f"sms:{message.request_id}", "sms", payload, flow, user)
+    return NewEvent(f"sms:{message.request_id}", "sms", payload, flow, user, message)
 
 
 def timeout_event(flow: str, user: str, deadline: float) -> NewEvent:

@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,7 @@ class Processor:
         engine: Engine,
         metrics: Metrics,
         *,
-        on_turn: Callable[[Conversation, list[OutboxMessage]], None],
+        on_turn: Callable[[Conversation, list[OutboxMessage]], Awaitable[None]],
         clock: Callable[[], float] = time.time,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
@@ -152,7 +152,7 @@ class Processor:
             event.flow, event.user, event.kind, f" ({moves})" if moves else "", len(queued),
             extra=_context(event, outcome.conversation.state),
         )  # fmt: skip
-        self.on_turn(outcome.conversation, queued)
+        await self.on_turn(outcome.conversation, queued)
         sent = [describe(request) for request in outbox]
         self._resolve(event, TurnResult(outcome.conversation, sent, None))
         return True
@@ -246,7 +246,7 @@ def _story(event: InboxEvent, relevant: bool) -> list[tuple[str, str]]:
 def _engine_event(event: InboxEvent) -> Event:
     payload: dict[str, Any] = event.payload
     if event.kind == "message":
-        message = parse_event(payload)
+        message = event.parsed if isinstance(event.parsed, MoMessage) else parse_event(payload)
         assert isinstance(message, MoMessage)
         user_message = UserMessage.from_mo(message)
         if message.group_id:
@@ -254,9 +254,12 @@ def _engine_event(event: InboxEvent) -> Event:
             return dataclasses.replace(user_message, sender=message.group_id)
         return user_message
     if event.kind == "sms":
-        return UserMessage.from_inbound_sms(InboundMessage.model_validate(payload))
+        sms = event.parsed
+        if not isinstance(sms, InboundMessage):
+            sms = InboundMessage.model_validate(payload)
+        return UserMessage.from_inbound_sms(sms)
     if event.kind == "delivery":
-        status = parse_event(payload)
+        status = event.parsed if event.parsed is not None else parse_event(payload)
         assert isinstance(status, MessageStatus)
         found = delivery_update(status)
         assert found is not None

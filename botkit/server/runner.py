@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,18 @@ class ServeOptions:
     retention_days: float | None = None
     reload: bool = False
     api_token: str | None = None
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (``pip install botkit[speed]``), else
+    asyncio's own. ``BOTKIT_EVENT_LOOP=asyncio`` keeps asyncio's."""
+    if os.environ.get("BOTKIT_EVENT_LOOP", "").lower() == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def find_flows(paths: list[Path]) -> list[Flow]:

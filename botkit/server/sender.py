@@ -20,11 +20,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import pydantic
-
 from ..store import ConversationKey, OutboxMessage, Store
 from ..tyntec import APIError, RateLimitError, TransportError, TyntecClient
-from ..tyntec.models import MessageRequest
 from ._keyed import KeyedWorkers
 from .metrics import Metrics
 
@@ -63,6 +60,19 @@ class Sender:
     async def start(self) -> None:
         """Send what was queued but not sent before the last stop (or crash)."""
         self.submit(await self.store.pending_outbox())
+
+    async def deliver(self, messages: list[OutboxMessage]) -> None:
+        """Send committed messages now, in order, from the caller's task (the processor's,
+        right after the turn committed). What has to wait goes to the conversation's queue:
+        messages behind an earlier one still pending, and a failed send to retry."""
+        for index, message in enumerate(messages):
+            if (message.flow, message.user) in self._queues:
+                self.submit(messages[index:])  # keep the conversation's order
+                return
+            retry = await self._send(message)
+            if retry is not None:
+                self.submit([retry, *messages[index + 1 :]])
+                return
 
     def submit(self, messages: list[OutboxMessage]) -> None:
         """Committed messages to send, after their conversation's earlier ones."""
@@ -108,14 +118,11 @@ class Sender:
         self._wakeups.add(loop.call_later(delay, self.workers.poke, key))
 
     async def _send(self, message: OutboxMessage) -> OutboxMessage | None:
-        """Send one message; the message as it is to be retried, or None when done with."""
+        """Send one message; the message as it is to be retried, or None when done with.
+
+        The stored payload was checked when the flow built it, and is sent as it is."""
         try:
-            request = MessageRequest.model_validate(message.request)
-        except pydantic.ValidationError as exc:
-            await self._give_up(message, f"stored request is invalid: {exc}")
-            return None
-        try:
-            accepted = await self.api.chat.send(request)
+            accepted = await self.api.chat.send(message.request)
         except (RateLimitError, TransportError) as exc:
             return await self._retry(message, exc, getattr(exc, "retry_after", None))
         except APIError as exc:

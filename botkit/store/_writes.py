@@ -90,6 +90,14 @@ class Writer:
         self._wake.set()
         return await write.future
 
+    def enqueue(self, write: Write) -> None:
+        """Queue a write without waiting for its commit (it commits with the next batch);
+        a failure is logged."""
+        write.future = asyncio.get_running_loop().create_future()
+        write.future.add_done_callback(_log_failure)
+        self._queue.append(write)
+        self._wake.set()
+
     async def exclusive(self, work: Callable[[aiosqlite.Connection], Awaitable[Any]]) -> Any:
         """Run ``work`` in a transaction of its own, after the writes queued before it
         (rare writes: resets, pruning)."""
@@ -269,28 +277,15 @@ class Writer:
         wanted = [(w, e) for w in batch for e in w.events]
         if not wanted:
             return
-        keys = list({event.dedupe_key for _, event in wanted})
-        known: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = await self._db.execute_fetchall(
-                f"SELECT dedupe_key FROM inbox WHERE dedupe_key IN ({marks})", chunk
-            )
-            known.update(row[0] for row in rows)
-        inserts = []
+        rows: list[tuple[Any, ...]] = []
+        ids: list[int] = []
         for write, event in wanted:
-            if event.dedupe_key in known:
-                write.accepted.append(None)
-                continue
-            known.add(event.dedupe_key)  # a duplicate within the batch too
-            event_id = self._next_inbox
+            ids.append(self._next_inbox)
             self._next_inbox += 1
-            flow, user = event.flow, event.user
-            routed = flow is not None and user is not None
-            inserts.append(
+            routed = event.flow is not None and event.user is not None
+            rows.append(
                 (
-                    event_id,
+                    ids[-1],
                     event.dedupe_key,
                     event.kind,
                     event.flow,
@@ -300,17 +295,33 @@ class Writer:
                     None if routed else write.now,
                 )
             )
-            write.accepted.append(
-                InboxEvent(event_id, event.kind, flow, user, event.payload, write.now, 0)
-                if flow is not None and user is not None
-                else None
-            )
-        if inserts:
-            await self._db.executemany(
-                "INSERT INTO inbox (id, dedupe_key, kind, flow, user, payload, received_at, "
-                "processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                inserts,
-            )
+        # Retries of tyntec are rare: insert all and let the unique key drop duplicates. When
+        # fewer rows went in than were given, look up which ones did.
+        cursor = await self._db.executemany(
+            "INSERT INTO inbox (id, dedupe_key, kind, flow, user, payload, received_at, "
+            "processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+            rows,
+        )
+        stored: set[int] = set(ids)
+        if cursor.rowcount != len(rows):
+            stored = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found = await self._db.execute_fetchall(
+                    f"SELECT id FROM inbox WHERE id IN ({marks})", chunk
+                )
+                stored.update(row[0] for row in found)
+        for event_id, (write, event) in zip(ids, wanted, strict=True):
+            flow, user = event.flow, event.user
+            if event_id in stored and flow is not None and user is not None:
+                write.accepted.append(
+                    InboxEvent(
+                        event_id, event.kind, flow, user, event.payload, write.now, 0, event.parsed
+                    )
+                )
+            else:
+                write.accepted.append(None)
 
     async def _updates(self, batch: list[Write]) -> None:
         db = self._db
@@ -350,6 +361,11 @@ class Writer:
         for sql, rows in statements:
             if rows:
                 await db.executemany(sql, rows)
+
+
+def _log_failure(future: asyncio.Future[Write]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a queued write failed: %s", future.exception())
 
 
 def _conversation_row(write: Write) -> tuple[Any, ...]:

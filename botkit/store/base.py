@@ -9,7 +9,7 @@ uniqueness for de-duplication, no in-memory truth).
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..flow import Conversation
@@ -41,6 +41,8 @@ class NewEvent:
     payload: dict[str, Any]
     flow: str | None = None
     user: str | None = None
+    parsed: Any = field(default=None, compare=False, repr=False)
+    """The payload already read into its model, kept in memory only (saves a second read)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class InboxEvent:
     payload: dict[str, Any]
     received_at: float
     attempts: int
+    parsed: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

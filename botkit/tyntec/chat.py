@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from typing import Any
 
 from ._paths import DownloadedMedia, phone_segment, segment
 from ._transport import Transport
@@ -31,8 +32,14 @@ class ChatAPI:
         self.groups = WhatsAppGroupsAPI(transport)
         self.whatsapp = WhatsAppAccountAPI(transport)
 
-    async def send(self, message: MessageRequest, *, retry_unsafe: bool = False) -> MessageResponse:
+    async def send(
+        self, message: MessageRequest | dict[str, Any], *, retry_unsafe: bool = False
+    ) -> MessageResponse:
         """Send a message; tyntec answers 202 with the id its notifications will carry.
+
+        ``message`` is a :class:`MessageRequest`, or the payload of one
+        (``MessageRequest.to_payload()``), which is sent as it is: the server keeps checked
+        payloads in its outbox and sends them without checking them twice.
 
         A send is not idempotent: it is retried only when tyntec provably did not take it
         (the connection failed, or 429). After a timeout or a 5xx tyntec may have accepted
@@ -41,8 +48,9 @@ class ChatAPI:
 
         >>> # await api.chat.send(messages.text("+491701234567", "Hi!", from_="4930123"))
         """
+        payload = message if isinstance(message, dict) else message.to_payload()
         response = await self._transport.request(
-            "POST", f"{PREFIX}/messages", json_body=message.to_payload(), idempotent=retry_unsafe
+            "POST", f"{PREFIX}/messages", json_body=payload, idempotent=retry_unsafe
         )
         return MessageResponse.model_validate(response.json())
 
