@@ -8,7 +8,6 @@ after the answer, so tyntec never waits on a flow and never retries because of o
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .._json import loads
 from ..flow import Conversation, Engine, Flow
 from ..store import NewEvent, OutboxMessage, Store
 from ..tyntec import TyntecClient
@@ -217,7 +217,7 @@ class BotServer:
         if not self.ready:
             return problem(503, "Service Unavailable", "the bot is starting or stopping")
         try:
-            body = json.loads(await request.read())
+            body = loads(await request.read())
         except ValueError as exc:
             self.metrics.count("botkit_events_rejected_total", reason="invalid_json")
             return problem(400, "Invalid JSON", f"the body is not JSON: {exc}")

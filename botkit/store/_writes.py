@@ -10,7 +10,6 @@ by one, so only the faulty one fails.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import aiosqlite
 
+from .._json import dumps
 from ..flow import Conversation
 from ..flow.outgoing import describe
 from .base import ConversationKey, InboxEvent, NewEvent, OutboxMessage
@@ -29,10 +29,6 @@ log = logging.getLogger("botkit.store")
 
 class StaleConversation(Exception):
     """The conversation changed in the database since it was loaded (another process)."""
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass

@@ -10,7 +10,6 @@ database file.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
+from .._json import loads
 from ..flow import Conversation
 from ._schema import MIGRATIONS
 from ._writes import StaleConversation, Write, Writer
@@ -132,7 +132,7 @@ class SQLiteStore(Store):
             "SELECT id, kind, flow, user, payload, received_at, attempts FROM inbox "
             "WHERE processed_at IS NULL ORDER BY id"
         )
-        return [InboxEvent(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+        return [InboxEvent(r[0], r[1], r[2], r[3], loads(r[4]), r[5], r[6]) for r in rows]
 
     async def postpone_event(self, event_id: int, error: str, *, now: float) -> None:
         await self.writer.submit(Write(now=now, postponed=(event_id, error)))
@@ -148,7 +148,7 @@ class SQLiteStore(Store):
         rows = await self._rows("SELECT data FROM conversations WHERE flow = ? AND user = ?", key)
         if not rows:
             return None
-        conversation = Conversation.from_dict(json.loads(rows[0][0]))
+        conversation = Conversation.from_dict(loads(rows[0][0]))
         self._remember(key, conversation)
         return conversation
 
@@ -204,7 +204,7 @@ class SQLiteStore(Store):
             query += " AND user = ?"
             arguments.append(user.lstrip("+"))
         rows = await self._rows(query + " ORDER BY updated_at DESC", arguments)
-        return [Conversation.from_dict(json.loads(row[0])) for row in rows]
+        return [Conversation.from_dict(loads(row[0])) for row in rows]
 
     async def reset(self, key: ConversationKey) -> bool:
         async def work(db: aiosqlite.Connection) -> bool:
@@ -311,7 +311,7 @@ class SQLiteStore(Store):
             key,
         )
         return [
-            {"id": r[0], "kind": r[1], "payload": json.loads(r[2]), "received_at": r[3],
+            {"id": r[0], "kind": r[1], "payload": loads(r[2]), "received_at": r[3],
              "processed_at": r[4], "error": r[5]}
             for r in rows
         ]  # fmt: skip
@@ -328,7 +328,7 @@ def _outbox_message(row: Iterable[Any]) -> OutboxMessage:
         id=values[0],
         flow=values[1],
         user=values[2],
-        request=json.loads(values[3]),
+        request=loads(values[3]),
         status=values[4],
         attempts=values[5],
         next_attempt_at=values[6],

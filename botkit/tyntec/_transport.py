@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from .._json import dumps
 from ._errors import (
     APIError,
     ConnectError,
@@ -97,6 +98,7 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 headers={"apikey": self._api_key, "Accept": "application/json"},
                 raise_for_status=False,
+                json_serialize=dumps,
             )
 
     async def close(self) -> None:
