@@ -92,7 +92,7 @@ class Subject:
 
     def start(self) -> None:
         # The log goes to a file: a pipe nobody reads fills up and blocks the subject.
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(
             self.command, stdout=subprocess.DEVNULL, stderr=self.log, cwd=HERE.parent
         )
@@ -106,7 +106,9 @@ class Subject:
             self.process.kill()
             self.process.wait()
         self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-2000:]
+        text = self.log.read().decode(errors="replace")[-2000:]
+        self.log.close()
+        return text
 
     def cpu_seconds(self) -> float:
         assert self.process is not None
