@@ -13,7 +13,7 @@ try:
 
     def dumps(value: Any) -> str:
         """Compact JSON text (UTF-8 characters kept as they are)."""
-        return orjson.dumps(value).decode()
+        return str(orjson.dumps(value).decode())
 
     def loads(text: str | bytes) -> Any:
         return orjson.loads(text)
