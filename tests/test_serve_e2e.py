@@ -25,11 +25,11 @@ TOKEN = "e2e-token"
 class ServeProcess:
     """One ``botkit serve`` process at a time, restartable on the same database."""
 
-    def __init__(self, flow: Path, db: Path, port: int, sandbox_url: str) -> None:
+    def __init__(self, flow: Path, db: Path, port: int, sandbox_url: str, *extra: str) -> None:
         self.args = [
             sys.executable, "-m", "botkit", "serve", str(flow), "--port", str(port),
             "--db", str(db), "--api-url", sandbox_url, "--api-key", "sandbox",
-            "--webhook-token", TOKEN, "--shutdown-timeout", "5",
+            "--webhook-token", TOKEN, "--shutdown-timeout", "5", *extra,
         ]  # fmt: skip
         self.url = f"http://127.0.0.1:{port}"
         self.process: asyncio.subprocess.Process | None = None

@@ -8,6 +8,7 @@ from .. import __version__
 from .._logging import setup_logging
 from ._chat import chat
 from ._conversations import conversations
+from ._echo import echo_chat
 from ._flows import graph, test, validate
 from ._new import new
 from ._operator import otp, send, start
@@ -26,5 +27,18 @@ def main(verbose: bool, log_json: bool) -> None:
     setup_logging(json_lines=log_json, verbose=verbose)
 
 
-for command in (new, chat, sandbox, serve, start, send, otp, conversations, validate, graph, test):
+for command in (
+    new,
+    chat,
+    echo_chat,
+    sandbox,
+    serve,
+    start,
+    send,
+    otp,
+    conversations,
+    validate,
+    graph,
+    test,
+):
     main.add_command(command)

@@ -10,7 +10,7 @@ import click
 
 from ..flow import FlowError, check_flow, load_flow
 from ..flow.graph import GraphvizMissing, dot, mermaid, render_graphviz
-from ..testing.flowtests import collect_flow_tests, discover_flow_tests
+from ..testing.flowtests import RemoteTarget, collect_flow_tests, discover_flow_tests
 
 __all__ = ["graph", "test", "validate"]
 
@@ -89,8 +89,20 @@ def graph(flow_path: str, output_format: str, output: str | None) -> None:
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("-v", "--verbose", is_flag=True, help="Show each test's conversation.")
-def test(paths: tuple[str, ...], verbose: bool) -> None:
-    """Run flow tests (*.test.yaml) against the sandbox; default folder: tests/flows."""
+@click.option("--remote", "bot_url", help="Test a deployed bot at this URL, through tyntec.")
+@click.option("--token", envvar="BOTKIT_API_TOKEN", help="The bot's operator --api-token.")
+@click.option("--api-key", envvar="TYNTEC_API_KEY", help="tyntec API key (remote runs).")
+@click.option("--api-url", envvar="TYNTEC_API_URL", help="tyntec's API root (remote runs).")
+@click.option(
+    "--account", envvar="BOTKIT_ECHO_ACCOUNT", default="botkit-echo", show_default=True,
+    help="The bot's tyntecEcho account (remote runs).",
+)  # fmt: skip
+def test(
+    paths: tuple[str, ...], verbose: bool, bot_url: str | None, token: str | None,
+    api_key: str | None, api_url: str | None, account: str,
+) -> None:  # fmt: skip
+    """Run flow tests (*.test.yaml) against the sandbox, or with --remote against a deployed
+    bot through tyntec's tyntecEcho channel; default folder: tests/flows."""
     _importable_cwd()
     chosen = list(paths) or ["tests/flows"]
     if not discover_flow_tests(list(chosen)):
@@ -100,18 +112,24 @@ def test(paths: tuple[str, ...], verbose: bool) -> None:
     except FlowError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None
-    passed = failed = 0
+    remote = None
+    if bot_url:
+        remote = RemoteTarget(bot_url, api_key, api_url, token, account)
+    passed = failed = skipped = 0
     for flow_test in tests:
-        result = asyncio.run(flow_test.run())
-        if result.passed:
-            passed += 1
-            click.echo(f"PASS {flow_test}")
-        else:
+        result = asyncio.run(flow_test.run(remote))
+        if not result.passed:
             failed += 1
             click.echo(f"FAIL {flow_test}\n     {result.failure}")
+        elif result.skipped:
+            skipped += 1
+            click.echo(f"SKIP {flow_test}\n     skipped remotely: {result.skipped}")
+        else:
+            passed += 1
+            click.echo(f"PASS {flow_test}")
         if verbose or not result.passed:
             for line in result.transcript:
                 click.echo(f"       {line}")
-    click.echo(f"{passed} passed, {failed} failed")
+    click.echo(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     if failed:
         raise SystemExit(1)

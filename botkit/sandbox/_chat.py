@@ -102,6 +102,8 @@ class ChatSandbox:
         self.media: dict[str, tuple[bytes, str]] = {}
         self.inbound: list[dict[str, Any]] = []
         self.send_intermediate_events = False
+        # A misconfigured platform for loop tests: every tyntecEcho message comes back.
+        self.echo_everything = False
         self._undeliverable: set[tuple[str, str]] = set()
 
     def make_undeliverable(self, to: str, channel: str) -> None:
@@ -193,7 +195,7 @@ class ChatSandbox:
             message.history.append(self._history_item(channel, "success"))
             await self._notify_status(message, "delivered", channel)
             part = message.part(channel)
-            if channel == "tyntecEcho" and part.get("replyBack"):
+            if channel == "tyntecEcho" and (part.get("replyBack") or self.echo_everything):
                 await self._echo(message, part)
             return
         details = {

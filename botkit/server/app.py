@@ -25,12 +25,13 @@ from ..tyntec.models import MessageStatus, parse_event
 from ._problems import problem
 from .intake import BadNotification, chat_notification, inbound_sms
 from .metrics import Metrics
-from .operator import start_conversation
+from .operator import operator_refusal, start_conversation
 from .processor import Processor
 from .reload import FlowReloader
 from .routing import Router
 from .sender import Sender
 from .timers import TimerLoop
+from .watch import LoopGuard, Watchers, conversation_view, stream_messages
 
 __all__ = ["DEFAULT_MAX_BODY", "BotServer"]
 
@@ -81,7 +82,12 @@ class BotServer:
         self.router = Router(flows)
         self.metrics = Metrics()
         self.engine = Engine(flows, api, clock=clock)
-        self.sender = Sender(store, api, self.metrics, clock=clock, base_delay=send_retry_delay)
+        self.watchers = Watchers()
+        self.loop_guard = LoopGuard()
+        self.sender = Sender(
+            store, api, self.metrics, clock=clock, base_delay=send_retry_delay,
+            on_sent=self._sent,
+        )  # fmt: skip
         self.processor = Processor(
             store, self.engine, self.metrics, on_turn=self._after_turn, clock=clock
         )
@@ -103,6 +109,8 @@ class BotServer:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_endpoint)
         app.router.add_post("/conversations", self.start_conversation)
+        app.router.add_get("/conversations/{user}", self.conversation)
+        app.router.add_get("/conversations/{user}/messages", self.follow_messages)
         app.cleanup_ctx.append(self._lifetime)
         return app
 
@@ -226,6 +234,12 @@ class BotServer:
         except BadNotification as exc:
             self.metrics.count("botkit_events_rejected_total", reason="invalid")
             return problem(400, "Invalid notification", exc.detail, errors=exc.errors)
+        if event.kind == "message" and self.loop_guard.is_echo_of_ours(event.payload["messageId"]):
+            # Our own message came back as a user's: record it, answer nothing.
+            log.warning("loop guard: message %s is one the bot sent; not answered",
+                        event.payload["messageId"])  # fmt: skip
+            self.metrics.count("botkit_loops_stopped_total")
+            event = NewEvent(f"loop:{event.dedupe_key}", "loop", event.payload)
         (stored,) = await self.store.accept([event], now=self.clock())
         if stored is None and event.flow is not None:
             self.metrics.count("botkit_events_duplicate_total")
@@ -247,6 +261,20 @@ class BotServer:
         if not self.ready:
             return problem(503, "Service Unavailable", "the bot is starting or stopping")
         return await start_conversation(self, request)
+
+    async def conversation(self, request: web.Request) -> web.StreamResponse:
+        """``GET /conversations/{user}``: the user's conversations (operator API)."""
+        refused = operator_refusal(self, request)
+        return refused or await conversation_view(request, self.store)
+
+    async def follow_messages(self, request: web.Request) -> web.StreamResponse:
+        """``GET /conversations/{user}/messages``: an SSE stream of the bot's messages."""
+        refused = operator_refusal(self, request)
+        return refused or await stream_messages(request, self.watchers)
+
+    def _sent(self, message: OutboxMessage, message_id: str) -> None:
+        self.loop_guard.sent(message_id)
+        self.watchers.publish(message, message_id)
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
         if not self.ready:

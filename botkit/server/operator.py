@@ -24,6 +24,11 @@ __all__ = ["start_conversation"]
 WAIT_FOR_TURN = 10.0
 
 
+def operator_refusal(server: BotServer, request: web.Request) -> web.Response | None:
+    """None when the request carries the operator API token, else the answer refusing it."""
+    return _authorized(server, request)
+
+
 def _authorized(server: BotServer, request: web.Request) -> web.Response | None:
     token = server.api_token
     if token is None:

@@ -43,7 +43,9 @@ class Sender:
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         jitter: Callable[[], float] = random.random,
+        on_sent: Callable[[OutboxMessage, str], None] | None = None,
     ) -> None:
+        self.on_sent = on_sent
         self.store = store
         self.api = api
         self.metrics = metrics
@@ -132,6 +134,8 @@ class Sender:
             return None
         await self.store.mark_sent(message.id, accepted.message_id, now=self.clock())
         self.metrics.count("botkit_sends_total")
+        if self.on_sent is not None:
+            self.on_sent(message, accepted.message_id)
         return None
 
     async def _retry(

@@ -181,6 +181,14 @@ class FlowHarness:
         otp = self.sandbox.twofa.otps.get(otp_id) if otp_id else None
         return otp.code if otp else None
 
+    async def snapshot(self) -> tuple[str | None, dict[str, Any]]:
+        """The conversation's state and variables."""
+        return self.conversation.state, self.conversation.vars
+
+    def make_undeliverable(self, channel: str) -> None:
+        """From now on ``channel`` fails for this user."""
+        self.sandbox.chat.make_undeliverable(self.user, channel)
+
     async def report(self, status: str) -> list[BotMessage]:
         """The last bot message was ``seen`` (or ``delivered``, ``failed``) at the user's end."""
         if not self.sent or self.sent[-1].message_id is None:
