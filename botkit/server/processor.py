@@ -131,7 +131,7 @@ class Processor:
         except Exception as error:  # a bug must not stop the server or lose the event's order
             log.exception("event %d of %s/%s failed", event.id, *key)
             return await self._failed(event, stored, f"{type(error).__name__}: {error}")
-        outbox = [request.to_payload() for request in outcome.outbox]
+        outbox = [_no_reply_back(request.to_payload()) for request in outcome.outbox]
         story = _story(event, outcome.handled or bool(outbox) or bool(outcome.transitions))
         story += [("move", f"{a or '(start)'} -> {b}") for a, b in outcome.transitions]
         story += [("note", note) for note in outcome.notes]
@@ -202,6 +202,15 @@ class Processor:
         self.metrics.count("botkit_events_processed_total", outcome="error")
         self._resolve(event, TurnResult(stored, [], error))
         return True
+
+
+def _no_reply_back(payload: dict[str, Any]) -> dict[str, Any]:
+    """The bot never asks tyntecEcho to reply back: its answer would come back to it as a
+    user's message, and be answered, and so on."""
+    echo = payload.get("tyntecEcho")
+    if isinstance(echo, dict) and echo.pop("replyBack", None):
+        log.warning("a message on tyntecEcho asked for replyBack; sent without it")
+    return payload
 
 
 def _context(event: InboxEvent, state: str | None) -> dict[str, Any]:
