@@ -422,16 +422,21 @@ class _Turn:
                 language=state.otp.language,
                 application_id=state.otp.application,
             )
-        except APIError as exc:
-            if exc.status >= 500:
-                raise self._error(at, f"the 2FA API failed: {exc}", transient=True) from exc
-            self.note(f"OTP to {number} refused: {exc}")
-            await self._named("failed")
-            return
         except TyntecError as exc:
-            raise self._error(at, f"the 2FA API is unreachable: {exc}", transient=True) from exc
+            await self._otp_failed(exc, at, f"OTP to {number} refused")
+            return
         self.conversation.otp_id = sent.otp_id
         self._say(state.otp.prompt, (*at, "prompt"))
+
+    async def _otp_failed(self, error: TyntecError, at: Path, what: str) -> None:
+        """A 2FA call failed: tyntec refused it (4xx) -> the step fails; tyntec is down or
+        unreachable -> the event is tried again later (the conversation stays as it was)."""
+        if isinstance(error, APIError) and error.status < 500:
+            self.note(f"{what}: {error}")
+            await self._named("failed")
+            return
+        reason = "failed" if isinstance(error, APIError) else "is unreachable"
+        raise self._error(at, f"the 2FA API {reason}: {error}", transient=True) from error
 
     async def _otp_reply(self, message: UserMessage) -> None:
         state = self.state
@@ -452,14 +457,9 @@ class _Turn:
                 self._say(state.otp.prompt, (*at, "prompt"))
                 return
             check = await api.two_factor.otp.check(otp_id, code)
-        except APIError as exc:
-            if exc.status >= 500:
-                raise self._error(at, f"the 2FA API failed: {exc}", transient=True) from exc
-            self.note(f"OTP {otp_id}: {exc}")
-            await self._named("failed")
-            return
         except TyntecError as exc:
-            raise self._error(at, f"the 2FA API is unreachable: {exc}", transient=True) from exc
+            await self._otp_failed(exc, at, f"OTP {otp_id}")
+            return
         outcome = check.outcome
         # A check replayed after a crash finds the OTP already verified (410 with status
         # VERIFIED): that is the user's success, not a failure.

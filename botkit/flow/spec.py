@@ -72,6 +72,15 @@ def _expand_env(value: Any) -> Any:
     return _ENV_VARIABLE.sub(replace, value)
 
 
+def _valid_regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"bad regex '{value}': {exc}") from None
+    return value
+
+
 def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
@@ -179,15 +188,7 @@ class ConditionSpec(FlowModel):
     def _strings(cls, value: Any) -> Any:
         return None if value is None else _as_strings(value)
 
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"bad regex '{value}': {exc}") from None
-        return value
+    _regex = field_validator("regex")(_valid_regex)
 
     @model_validator(mode="before")
     @classmethod
@@ -292,15 +293,7 @@ class ExpectSpec(FlowModel):
             return {"kind": kind, kind: argument}
         return value
 
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"bad regex '{value}': {exc}") from None
-        return value
+    _regex = field_validator("regex")(_valid_regex)
 
     @model_validator(mode="after")
     def _complete(self) -> Self:

@@ -252,7 +252,7 @@ class BotServer:
         return web.json_response({"accepted": True})
 
     async def _record_status(self, event: NewEvent) -> None:
-        status = parse_event(event.payload)
+        status = event.parsed if event.parsed is not None else parse_event(event.payload)
         if isinstance(status, MessageStatus):
             await self.store.record_delivery(status.message_id, status.kind, now=self.clock())
 

@@ -65,7 +65,7 @@ def chat_notification(payload: Any, router: Router, known_flows: set[str]) -> Ne
         found = delivery_update(event)
         if found is not None and found[0] in known_flows:
             return NewEvent(key, "delivery", payload, found[0], found[1], event)
-        return NewEvent(key, "status", payload)
+        return NewEvent(key, "status", payload, parsed=event)
     if isinstance(event, WhatsAppGroupEvent):
         return NewEvent(f"group:{_fingerprint(payload)}", "group", payload)
     assert isinstance(event, UnknownEvent)
