@@ -17,7 +17,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from .flow import Conversation
-from .flow.outgoing import first_part
+from .flow.outgoing import describe
 from .sandbox import DEFAULT_BOT_NUMBER, Clock, Notifier, Sandbox
 from .server import BotServer
 from .server.runner import find_flows
@@ -38,25 +38,9 @@ class BotLine:
 
 def render_message(payload: dict[str, Any]) -> str:
     """How a person would see a message: text as it is, templates with their parameters,
-    media as a labelled link, locations as coordinates and name."""
-    content = first_part(payload)
-    kind = content.get("contentType")
-    if kind == "template":
-        template = content["template"]
-        params = " | ".join(p.get("default", "") for p in template.get("parameters", []))
-        language = template.get("language", {}).get("code", "")
-        return f"[template {template['templateId']} ({language})] {params}".rstrip()
-    if kind == "media":
-        media = content["media"]
-        caption = f" - {media['caption']}" if media.get("caption") else ""
-        return f"[{media.get('type', 'media')}] {media['url']}{caption}"
-    if kind == "location":
-        where = content["location"]
-        name = f" ({where['name']})" if where.get("name") else ""
-        return f"[location] {where['latitude']}, {where['longitude']}{name}"
-    if kind == "url":
-        return str(content.get("url"))
-    return str(content.get("text"))
+    media as a labelled link, locations as coordinates and name. The same words the history
+    and the flow tests use, so a transcript reads alike wherever it is shown."""
+    return describe(payload)
 
 
 class ChatSession:

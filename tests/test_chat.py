@@ -58,7 +58,7 @@ def test_a_scripted_chat_with_the_support_flow() -> None:
         "you: 12345",
         "bot: Order numbers have 6 digits, like 123456.",
         "you: 123456",
-        "bot: [template order_status (en)] 123456 | shipped",
+        "bot: template order_status(123456, shipped)",
         greeting,
         "you: 2",
         "bot: We sent you a code by SMS. Please type it here.",

@@ -75,7 +75,7 @@ async def test_echo_chat_talks_to_the_support_flow(deploy: Any) -> None:
         "you: 12",
         "bot: Order numbers have 6 digits, like 123456.",
         "you: 123456",
-        "bot: [template order_status (en)] 123456 | shipped",
+        "bot: template order_status(123456, shipped)",
         "bot: Hi there! Reply 1 for your order status, 2 to talk to a person.",
     ]
 
