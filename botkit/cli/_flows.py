@@ -10,21 +10,14 @@ import click
 
 from ..flow import FlowError, check_flow, load_flow
 from ..flow.graph import GraphvizMissing, dot, mermaid, render_graphviz
+from ..server.reload import flow_files
 from ..testing.flowtests import RemoteTarget, collect_flow_tests, discover_flow_tests
 
 __all__ = ["graph", "test", "validate"]
 
 
 def _flow_files(paths: tuple[str, ...]) -> list[Path]:
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files.extend(
-                p for p in sorted(path.rglob("*.yaml")) if not p.name.endswith(".test.yaml")
-            )
-        else:
-            files.append(path)
-    return files
+    return flow_files([Path(p) for p in paths], recursive=True)
 
 
 def _importable_cwd() -> None:

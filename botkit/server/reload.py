@@ -20,14 +20,14 @@ __all__ = ["FlowReloader", "flow_files"]
 log = logging.getLogger("botkit.server")
 
 
-def flow_files(paths: list[Path]) -> list[Path]:
-    """The flow files named, and every ``*.yaml`` (not ``*.test.yaml``) in folders named."""
+def flow_files(paths: list[Path], *, recursive: bool = False) -> list[Path]:
+    """The flow files named, and every ``*.yaml`` (not ``*.test.yaml``) in folders named
+    (and, with ``recursive``, in the folders below them)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                p for p in sorted(path.glob("*.yaml")) if not p.name.endswith(".test.yaml")
-            )
+            found = path.rglob("*.yaml") if recursive else path.glob("*.yaml")
+            files.extend(p for p in sorted(found) if not p.name.endswith(".test.yaml"))
         else:
             files.append(path)
     return files
