@@ -212,8 +212,8 @@ class BotServer:
 
     async def chat_webhook(self, request: web.Request) -> web.StreamResponse:
         """Chat API notifications: MoMessage, MessageStatus::*, WhatsAppGroupEvent::*."""
-        known = set(self.engine.flows)
-        return await self._intake(request, lambda body: chat_notification(body, self.router, known))
+        flows = self.engine.flows  # read per request: a reload may add or remove flows
+        return await self._intake(request, lambda body: chat_notification(body, self.router, flows))
 
     async def sms_webhook(self, request: web.Request) -> web.StreamResponse:
         """Inbound SMS of the Messaging API."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Container
 from typing import Any
 
 import pydantic
@@ -45,7 +46,7 @@ def _invalid(error: pydantic.ValidationError, what: str) -> BadNotification:
     return BadNotification(f"not a valid {what}: {listed}", errors)
 
 
-def chat_notification(payload: Any, router: Router, known_flows: set[str]) -> NewEvent:
+def chat_notification(payload: Any, router: Router, known_flows: Container[str]) -> NewEvent:
     """An inbox event for a Chat API notification (MoMessage, MessageStatus, group event)."""
     if not isinstance(payload, dict):
         raise BadNotification("the body must be a JSON object")
