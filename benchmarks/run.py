@@ -110,17 +110,32 @@ class Subject:
         self.log.close()
         return text
 
-    def cpu_seconds(self) -> float:
+    def processes(self) -> list[int]:
+        """The subject's process and its children (botkit's sending process)."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        found, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                todo.extend(int(child) for child in task.read_text().split())
+        return found
+
+    def cpu_seconds(self) -> float:
+        total = 0
+        for pid in self.processes():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mb(self) -> float:
-        assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """The sum of each process's peak resident memory."""
+        total = 0
+        for pid in self.processes():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        return total / 1024
 
 
 @dataclass
@@ -222,7 +237,7 @@ def botkit_subject(port: int, api_url: str, db: Path, durability: str) -> Subjec
         *wrapper.split(), sys.executable, *runner, "-m", "botkit", "serve", str(HERE / "flow.yaml"),
         "--port", str(port),
         "--db", str(db), "--api-url", api_url, "--api-key", "bench",
-        "--durability", durability,
+        "--durability", durability, *os.environ.get("BOTKIT_BENCH_ARGS", "").split(),
     ]  # fmt: skip
     return Subject("botkit", (1, 2, 3, 5), command, f"http://127.0.0.1:{port}/healthz")
 

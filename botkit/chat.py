@@ -186,9 +186,9 @@ class ChatSession:
             while quiet < 2:
                 await self.sandbox.idle()
                 await server.processor.workers.idle()
-                await server.sender.workers.idle()
+                await server.sender.idle()
                 stats = await server.store.stats()
-                busy = server.processor.workers.busy or server.sender.workers.busy
+                busy = server.processor.workers.busy or server.sender.busy
                 if stats.inbox_pending or busy or self.sandbox.notifier.busy:
                     quiet = 0
                 else:

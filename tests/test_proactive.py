@@ -63,7 +63,7 @@ async def test_a_text_outside_the_window_without_a_template_is_refused(
     assert "only templates outside the 24-hour customer-care window" in problem["detail"]
     assert "outside_window" in problem["detail"]
     assert f"{flow}:5:" in problem["detail"]  # where in the flow
-    await bot.server.sender.workers.idle()
+    await bot.server.sender.idle()
     assert stand_in.chat.messages == {}  # reported before it was sent, not after
 
 

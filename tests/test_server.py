@@ -54,7 +54,7 @@ async def test_duplicate_deliveries_are_answered_but_not_processed_twice(
     assert await bot.post(message) == (200, {"accepted": False, "duplicate": True})
     await eventually(lambda: texts_to(stand_in))
     await bot.server.processor.workers.idle()
-    await bot.server.sender.workers.idle()
+    await bot.server.sender.idle()
     assert len(texts_to(stand_in)) == 1
     assert bot.server.metrics.value("botkit_events_duplicate_total") == 1
 
@@ -345,7 +345,7 @@ async def test_conversations_command_lists_shows_and_resets(
     await bot.post(mo_message("hi"))
     await bot.post(mo_message("1"))
     await eventually(lambda: len(texts_to(stand_in)) == 2)
-    await bot.server.sender.workers.idle()
+    await bot.server.sender.idle()
     db = str(tmp_path / "bot.db")
 
     async def botkit(*args: str) -> str:
@@ -382,7 +382,7 @@ async def test_retention_forgets_old_history_but_not_conversations(
     bot.server.retention_days = 3
     await bot.post(mo_message("hi"))
     await eventually(lambda: texts_to(stand_in))
-    await bot.server.sender.workers.idle()
+    await bot.server.sender.idle()
     key = ("support", USER)
     assert [e.kind for e in await bot.store.history(key)] == ["event", "move", "sent"]
     assert await bot.server.prune() == 0  # nothing is old yet

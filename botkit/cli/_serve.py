@@ -36,6 +36,10 @@ __all__ = ["serve"]
     "--durability", type=click.Choice(["full", "normal"]), default="full", show_default=True,
     help="SQLite synchronous mode: full survives power loss, normal a process crash.",
 )  # fmt: skip
+@click.option(
+    "--sender", type=click.Choice(["inline", "process"]), default="inline", show_default=True,
+    help="Send replies from this process, or from a second one (uses a second core).",
+)  # fmt: skip
 @click.option("--shutdown-timeout", default=10.0, show_default=True, type=float)
 @click.option("--reload", is_flag=True, help="Reload changed flow files without a restart.")
 @click.option(
@@ -57,6 +61,7 @@ def serve(
     sandbox: bool,
     sandbox_port: int | None,
     durability: str,
+    sender: str,
     shutdown_timeout: float,
     retention_days: float | None,
     reload: bool,
@@ -79,6 +84,7 @@ def serve(
         sandbox=sandbox,
         sandbox_port=sandbox_port,
         durability="full" if durability == "full" else "normal",
+        sending="process" if sender == "process" else "inline",
         shutdown_timeout=shutdown_timeout,
         retention_days=retention_days,
         reload=reload,

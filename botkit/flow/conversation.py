@@ -43,12 +43,12 @@ class Conversation:
 
     def copy(self) -> Conversation:
         # Only the containers are mutable; variables may nest lists and mappings.
-        return replace(self, vars=copy.deepcopy(self.vars), last_inbound=dict(self.last_inbound))
+        return replace(self, vars=_copy_vars(self.vars), last_inbound=dict(self.last_inbound))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, for storage."""
         data = dict(self.__dict__)
-        data["vars"] = copy.deepcopy(self.vars)
+        data["vars"] = _copy_vars(self.vars)
         data["last_inbound"] = dict(self.last_inbound)
         return data
 
@@ -60,3 +60,14 @@ class Conversation:
     @property
     def waiting(self) -> bool:
         return self.state is not None and not self.ended
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy_vars(variables: dict[str, Any]) -> dict[str, Any]:
+    """A copy that shares nothing mutable; a shallow copy when every value is a scalar (the
+    usual case, and a copy on every event)."""
+    if all(isinstance(value, _SCALARS) for value in variables.values()):
+        return dict(variables)
+    return copy.deepcopy(variables)

@@ -16,12 +16,12 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
-from transitions.extensions.asyncio import AsyncMachine
+from transitions import Machine
 
 from ..tyntec import APIError, TyntecClient, TyntecError
 from ..tyntec.models import MessageRequest, OtpCheckOutcome
@@ -60,7 +60,7 @@ class Outcome:
 class _Model:
     """What a transitions machine holds for the length of one event."""
 
-    trigger: Callable[[str], Awaitable[bool]]  # added by the machine in add_model
+    trigger: Callable[[str], bool]  # added by the machine in add_model
 
     def __init__(self, state: str) -> None:
         self.state = state
@@ -132,7 +132,7 @@ class _Machine:
 
     MAX_IDLE = 128
 
-    def __init__(self, machine: AsyncMachine) -> None:
+    def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self._idle: list[_Model] = []
 
@@ -152,30 +152,15 @@ class _Machine:
             self.machine.remove_model(model)
 
 
-class _FlowMachine(AsyncMachine):
-    """transitions' AsyncMachine, minus the work of awaiting callback lists that are empty.
-
-    Flows put no callbacks on states or transitions (the engine does its work around the
-    move), yet AsyncMachine gathers every (empty) callback list of a transition: about ten
-    ``asyncio.gather`` calls per move, for nothing.
-    """
-
-    @staticmethod
-    async def await_all(
-        callables: list[Callable[..., Coroutine[Any, Any, bool | None]]],
-    ) -> list[bool | None]:
-        if not callables:
-            return []
-        return list(await asyncio.gather(*[func() for func in callables]))
-
-
-def _compile(flow: Flow) -> AsyncMachine:
-    machine = _FlowMachine(
+def _compile(flow: Flow) -> Machine:
+    # transitions' plain Machine, not its AsyncMachine: flows put no callbacks on states or
+    # transitions (the engine awaits its actions around the move), so a move has nothing to
+    # await, and the async machine's context and callback gathering cost a third of a turn.
+    machine = Machine(
         model=None,
         states=list(flow.spec.states),
         initial=flow.spec.start,
         auto_transitions=False,
-        queued="model",
     )
     added: set[tuple[str, str]] = set()
     for source, target, _ in edges(flow):
@@ -349,7 +334,7 @@ class _Turn:
             )
         assert self.model is not None
         source = self.conversation.state
-        await self.model.trigger(f"go_{target}")
+        self.model.trigger(f"go_{target}")
         self.outcome.transitions.append((source, target))
         await self._enter(target)
 

@@ -6,6 +6,7 @@ the flow's ``from`` and ``channels``, then the message's own, override that.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -186,6 +187,7 @@ def channels_for(message: MessageSpec, conversation: Conversation, flow: FlowSpe
 WHATSAPP_WINDOW = 24 * 3600
 
 
+@functools.lru_cache(maxsize=1024)  # a bot has a few accounts, looked up on every message
 def account_key(account: str | None) -> str:
     """An account as the window bookkeeping keys it: its digits."""
     return "".join(ch for ch in account or "" if ch.isdigit()) or (account or "")

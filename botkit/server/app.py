@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -24,22 +24,26 @@ from ..tyntec import TyntecClient
 from ..tyntec.models import MessageStatus, parse_event
 from ._problems import problem
 from .intake import BadNotification, chat_notification, inbound_sms
+from .ledger import StoreLedger
 from .metrics import Metrics
 from .operator import operator_refusal, start_conversation
 from .processor import Processor
 from .reload import FlowReloader
 from .routing import Router
+from .send_process import SendProcess
 from .sender import Sender
 from .timers import TimerLoop
 from .watch import LoopGuard, Watchers, conversation_view, stream_messages
 
-__all__ = ["DEFAULT_MAX_BODY", "BotServer"]
+__all__ = ["DEFAULT_MAX_BODY", "BotServer", "Sending"]
 
 log = logging.getLogger("botkit.server")
 
 DEFAULT_MAX_BODY = 1024 * 1024
 MIN_RETENTION_DAYS = 3
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Where replies are sent from: this process, or a process of its own (see .send_process).
+Sending = Literal["inline", "process"]
 
 
 class BotServer:
@@ -63,6 +67,7 @@ class BotServer:
         retention_days: float | None = None,
         watch: list[Path] | None = None,
         api_token: str | None = None,
+        sending: Sending = "inline",
     ) -> None:
         self.flows = flows
         self.store = store
@@ -84,10 +89,12 @@ class BotServer:
         self.engine = Engine(flows, api, clock=clock)
         self.watchers = Watchers()
         self.loop_guard = LoopGuard()
-        self.sender = Sender(
-            store, api, self.metrics, clock=clock, base_delay=send_retry_delay,
-            on_sent=self._sent,
-        )  # fmt: skip
+        ledger = StoreLedger(store, self.metrics, clock=clock, on_sent=self._sent)
+        self.sender: Sender | SendProcess = (
+            SendProcess(ledger, api, base_delay=send_retry_delay)
+            if sending == "process"
+            else Sender(api, ledger, clock=clock, base_delay=send_retry_delay)
+        )
         self.processor = Processor(
             store, self.engine, self.metrics, on_turn=self._after_turn, clock=clock
         )
@@ -125,6 +132,7 @@ class BotServer:
         await self.api.open()
         await self.processor.start()
         await self.sender.start()
+        self.sender.submit(await self.store.pending_outbox())  # what the last run left unsent
         self.timers.start()
         if self.reloader is not None:
             self.reloader.start()

@@ -21,7 +21,7 @@ from ..flow import Flow, load_flow
 from ..sandbox import DEFAULT_API_KEY, Sandbox
 from ..store import Durability, SQLiteStore
 from ..tyntec import TyntecClient
-from .app import DEFAULT_MAX_BODY, BotServer
+from .app import DEFAULT_MAX_BODY, BotServer, Sending
 from .reload import flow_files
 
 __all__ = ["ServeOptions", "find_flows", "serve"]
@@ -43,6 +43,7 @@ class ServeOptions:
     sandbox: bool = False
     sandbox_port: int | None = None
     durability: Durability = "full"
+    sending: Sending = "inline"
     max_body: int = DEFAULT_MAX_BODY
     shutdown_timeout: float = 10.0
     retention_days: float | None = None
@@ -111,6 +112,7 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
         retention_days=options.retention_days,
         watch=options.flows if options.reload else None,
         api_token=options.api_token,
+        sending=options.sending,
     )
     bot = web.AppRunner(server.app(), shutdown_timeout=options.shutdown_timeout, access_log=None)
     await bot.setup()

@@ -5,6 +5,10 @@ A failed send is retried with backoff across restarts (the next attempt's time i
 when the failure may pass: tyntec's 429 and 5xx, a timeout, no connection. A 4xx other than
 429 is final: the message is marked failed and the next one goes out.
 
+What became of each message is told to a :class:`~.ledger.SendLedger`: the store itself
+when the sender runs in the server's process, a pipe back to it when it runs in its own
+(:mod:`.send_process`).
+
 The one duplicate no client can prevent: tyntec accepted a message (202) and the process died
 before the id was recorded. On restart the message is pending and goes out again. The window
 is one local SQLite commit long.
@@ -20,10 +24,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ..store import ConversationKey, OutboxMessage, Store
+from ..store import ConversationKey, OutboxMessage
 from ..tyntec import APIError, RateLimitError, TransportError, TyntecClient
 from ._keyed import KeyedWorkers
-from .metrics import Metrics
+from .ledger import SendLedger
 
 __all__ = ["Sender"]
 
@@ -35,20 +39,16 @@ class Sender:
 
     def __init__(
         self,
-        store: Store,
         api: TyntecClient,
-        metrics: Metrics,
+        ledger: SendLedger,
         *,
         clock: Callable[[], float] = time.time,
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         jitter: Callable[[], float] = random.random,
-        on_sent: Callable[[OutboxMessage, str], None] | None = None,
     ) -> None:
-        self.on_sent = on_sent
-        self.store = store
         self.api = api
-        self.metrics = metrics
+        self.ledger = ledger
         self.clock = clock
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -60,8 +60,15 @@ class Sender:
         self._queues: dict[ConversationKey, deque[OutboxMessage]] = {}
 
     async def start(self) -> None:
-        """Send what was queued but not sent before the last stop (or crash)."""
-        self.submit(await self.store.pending_outbox())
+        """Nothing to start: this sender runs in the caller's process."""
+
+    @property
+    def busy(self) -> bool:
+        return self.workers.busy
+
+    async def idle(self) -> None:
+        """Wait until nothing is being sent."""
+        await self.workers.idle()
 
     async def deliver(self, messages: list[OutboxMessage]) -> None:
         """Send committed messages now, in order, from the caller's task (the processor's,
@@ -132,10 +139,7 @@ class Sender:
                 return await self._retry(message, exc, None)
             await self._give_up(message, str(exc))
             return None
-        await self.store.mark_sent(message.id, accepted.message_id, now=self.clock())
-        self.metrics.count("botkit_sends_total")
-        if self.on_sent is not None:
-            self.on_sent(message, accepted.message_id)
+        await self.ledger.sent(message, accepted.message_id)
         return None
 
     async def _retry(
@@ -148,8 +152,7 @@ class Sender:
             message.flow, message.user, message.id, error, delay,
         )  # fmt: skip
         now = self.clock()
-        await self.store.mark_retry(message.id, str(error), retry_at=now + delay, now=now)
-        self.metrics.count("botkit_send_retries_total")
+        await self.ledger.retrying(message, str(error), now + delay)
         self._wake_later((message.flow, message.user), delay)
         return dataclasses.replace(
             message, attempts=message.attempts + 1, next_attempt_at=now + delay
@@ -157,5 +160,4 @@ class Sender:
 
     async def _give_up(self, message: OutboxMessage, error: str) -> None:
         log.error("%s %s: message %d refused: %s", message.flow, message.user, message.id, error)
-        await self.store.mark_failed(message.id, error, now=self.clock())
-        self.metrics.count("botkit_send_failures_total")
+        await self.ledger.failed(message, error)

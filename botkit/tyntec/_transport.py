@@ -81,7 +81,7 @@ class Transport:
         retry: RetryPolicy,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        self._api_key = api_key
+        self.api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry
@@ -96,7 +96,7 @@ class Transport:
             # One pooled session for the client's life: keep-alive to tyntec, no per-call
             # connection set-up.
             self._session = aiohttp.ClientSession(
-                headers={"apikey": self._api_key, "Accept": "application/json"},
+                headers={"apikey": self.api_key, "Accept": "application/json"},
                 raise_for_status=False,
                 json_serialize=dumps,
             )

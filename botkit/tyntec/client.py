@@ -61,6 +61,16 @@ class TyntecClient:
         self.messaging = MessagingAPI(self._transport)
         self.nis = NumberInformationAPI(self._transport)
 
+    @property
+    def api_key(self) -> str:
+        """The key every call is made with (never in a repr or a log line)."""
+        return self._transport.api_key
+
+    @property
+    def timeout(self) -> float:
+        """Seconds each try of a call may take."""
+        return self._transport.timeout
+
     async def open(self) -> None:
         """Open the HTTP session (``async with`` does this for you)."""
         await self._transport.open()
