@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -229,7 +230,7 @@ async def load(
     return result
 
 
-def botkit_subject(port: int, api_url: str, db: Path, durability: str) -> Subject:
+def botkit_subject(port: int, api_url: str, db: Path, durability: str, sender: str) -> Subject:
     profile = os.environ.get("BOTKIT_BENCH_PROFILE")  # a file: profile botkit with cProfile
     runner = ["-m", "cProfile", "-o", profile] if profile else []
     wrapper = os.environ.get("BOTKIT_BENCH_WRAPPER", "")  # e.g. a profiler's command line
@@ -237,7 +238,7 @@ def botkit_subject(port: int, api_url: str, db: Path, durability: str) -> Subjec
         *wrapper.split(), sys.executable, *runner, "-m", "botkit", "serve", str(HERE / "flow.yaml"),
         "--port", str(port),
         "--db", str(db), "--api-url", api_url, "--api-key", "bench",
-        "--durability", durability, *os.environ.get("BOTKIT_BENCH_ARGS", "").split(),
+        "--durability", durability, "--sender", sender,
     ]  # fmt: skip
     return Subject("botkit", (1, 2, 3, 5), command, f"http://127.0.0.1:{port}/healthz")
 
@@ -291,6 +292,21 @@ async def measure(
                 print(log, file=sys.stderr)
 
 
+def pooled(results: list[Result]) -> Result:
+    """Several rounds of one subject as one measurement: events, time and CPU summed,
+    latencies pooled, the highest peak memory."""
+    first = results[0]
+    merged = Result(first.subject, first.concurrency, 0, 0.0, label=first.label)
+    for result in results:
+        merged.events += result.events
+        merged.seconds += result.seconds
+        merged.webhook += result.webhook
+        merged.to_reply += result.to_reply
+        merged.cpu += result.cpu
+        merged.rss = max(merged.rss, result.rss)
+    return merged
+
+
 async def main(arguments: argparse.Namespace) -> int:
     fake = FakeTyntec()
     runner = web.AppRunner(fake.app(), access_log=None)
@@ -298,7 +314,8 @@ async def main(arguments: argparse.Namespace) -> int:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     api_url = f"http://127.0.0.1:{runner.addresses[-1][1]}"
     workdir = Path(tempfile.mkdtemp(prefix="botkit-bench-"))
-    results: list[Result] = []
+    rounds: dict[tuple[str, int], list[Result]] = {}
+    scale: list[Result] = []
     run = 0
 
     def users(count: int) -> list[str]:
@@ -306,27 +323,33 @@ async def main(arguments: argparse.Namespace) -> int:
         run += 1
         return [f"49{run:03d}{n:07d}" for n in range(count)]
 
+    async def one(subject: Subject, port: int, concurrency: int) -> Result:
+        result = await measure(subject, fake, port, users(arguments.users), concurrency,
+                               users(arguments.warmup))  # fmt: skip
+        print(result.row(), flush=True)
+        return result
+
     try:
         print(HEADER)
         for concurrency in arguments.concurrency:
-            for name in ("floor", "botkit"):
+            # Floor and botkit take turns, round after round: the machine's load changes
+            # over a run, and each pair of neighbouring measurements sees about the same.
+            for round_ in range(arguments.rounds):
                 port = free_port()
-                if name == "floor":
-                    subject = floor_subject(port, api_url)
-                else:
-                    db = workdir / f"c{concurrency}.db"
-                    subject = botkit_subject(port, api_url, db, arguments.durability)
-                result = await measure(subject, fake, port, users(arguments.users), concurrency,
-                                       users(arguments.warmup))  # fmt: skip
-                results.append(result)
-                print(result.row(), flush=True)
-        scale: list[Result] = []
+                floor = await one(floor_subject(port, api_url), port, concurrency)
+                rounds.setdefault(("floor", concurrency), []).append(floor)
+                port = free_port()
+                db = workdir / f"c{concurrency}-{round_}.db"
+                bot = botkit_subject(port, api_url, db, arguments.durability, arguments.sender)
+                rounds.setdefault(("botkit", concurrency), []).append(
+                    await one(bot, port, concurrency)
+                )
         for stored in arguments.stored:
             db = workdir / f"stored-{stored}.db"
             await populate(db, stored)
             port = free_port()
-            subject = botkit_subject(port, api_url, db, arguments.durability)
-            result = await measure(subject, fake, port, users(arguments.users), 16,
+            bot = botkit_subject(port, api_url, db, arguments.durability, arguments.sender)
+            result = await measure(bot, fake, port, users(arguments.users), 16,
                                    users(arguments.warmup))  # fmt: skip
             result.label = f"botkit {stored:,} stored"
             scale.append(result)
@@ -335,25 +358,32 @@ async def main(arguments: argparse.Namespace) -> int:
         await runner.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
 
+    print(f"\nall rounds together ({arguments.rounds} per subject):\n{HEADER}")
+    for measured in rounds.values():
+        print(pooled(measured).row())
     print()
-    failed = False
     for concurrency in arguments.concurrency:
-        floor = next(r for r in results if r.subject == "floor" and r.concurrency == concurrency)
-        bot = next(r for r in results if r.subject == "botkit" and r.concurrency == concurrency)
-        print(f"concurrency {concurrency}: botkit/floor events/s = {bot.rate / floor.rate:.2f}")
+        pairs = zip(rounds[("floor", concurrency)], rounds[("botkit", concurrency)], strict=True)
+        ratios = sorted(bot.rate / floor.rate for floor, bot in pairs)
+        print(
+            f"concurrency {concurrency}: botkit/floor events/s = {statistics.median(ratios):.2f}"
+            f" (median of {len(ratios)} rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+        )
     if len(scale) == 2:
         small, big = scale
         ratio = big.cpu_per_event_ms / small.cpu_per_event_ms
         print(f"per-event CPU, {big.label} vs {small.label}: {ratio:.2f}")
         print(f"peak RSS with {big.label}: {big.rss:.0f} MB")
+    failed = False
     expected = len(TEXTS) * arguments.users
-    for result in results + scale:
+    for result in [r for measured in rounds.values() for r in measured] + scale:
         if result.events != expected:
             print(
                 f"{result.label or result.subject}: {result.events} of {expected} events answered"
             )
             failed = True
-    print(f"durability: SQLite synchronous={arguments.durability.upper()}")
+    print(f"durability: SQLite synchronous={arguments.durability.upper()}; "
+          f"sender: {arguments.sender}")  # fmt: skip
     return 1 if failed else 0
 
 
@@ -366,9 +396,13 @@ def options() -> argparse.Namespace:
     parser.add_argument("--stored", type=int, nargs="*", default=[1_000, 1_000_000],
                         help="conversations stored beforehand, compared per event")  # fmt: skip
     parser.add_argument("--durability", choices=["full", "normal"], default="full")
+    parser.add_argument("--sender", choices=["process", "inline"], default="process",
+                        help="botkit serve --sender")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measurements per subject and concurrency, in turns")  # fmt: skip
     arguments = parser.parse_args()
     if arguments.smoke:
-        arguments.users, arguments.warmup = 60, 10
+        arguments.users, arguments.warmup, arguments.rounds = 60, 10, 1
         arguments.concurrency, arguments.stored = [16], [1_000, 20_000]
     return arguments
 

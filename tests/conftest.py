@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from botkit.flow import load_flow
 from botkit.sandbox import Notifier, Sandbox
-from botkit.server import BotServer
+from botkit.server import BotServer, Sending
 from botkit.store import SQLiteStore
 from botkit.testing import WebhookRecorder
 from botkit.tyntec import RetryPolicy, TyntecClient
@@ -89,14 +89,14 @@ async def start_bot(
     async def start(
         *flows: Path, token: str | None = BOT_TOKEN, clock: Callable[[], float] = time.time,
         db: Path | None = None, max_body: int = 1024 * 1024, watch: list[Path] | None = None,
-        api_token: str | None = None,
+        api_token: str | None = None, sending: Sending = "inline",
     ) -> ServedBot:  # fmt: skip
         store = SQLiteStore(db or tmp_path / "bot.db")
         api = TyntecClient("sandbox", base_url=sandbox_url, retry=RetryPolicy(attempts=1))
         server = BotServer(
             [load_flow(f) for f in flows or [ROOT / "flows" / "support.yaml"]],
             store, api, webhook_token=token, clock=clock, send_retry_delay=0.05,
-            max_body=max_body, watch=watch, api_token=api_token,
+            max_body=max_body, watch=watch, api_token=api_token, sending=sending,
         )  # fmt: skip
         served = await aiohttp_server(server.app())
         url = str(served.make_url("")).rstrip("/")

@@ -63,7 +63,7 @@ async def stack(
 ) -> AsyncIterator[Callable[[Path], Any]]:
     processes: list[ServeProcess] = []
 
-    async def make(flow: Path) -> tuple[Sandbox, ServeProcess]:
+    async def make(flow: Path, *extra: str) -> tuple[Sandbox, ServeProcess]:
         port = unused_tcp_port_factory()
         sandbox = Sandbox(
             webhook_url=f"http://127.0.0.1:{port}/webhook?token={TOKEN}",
@@ -71,7 +71,7 @@ async def stack(
         )
         server = await aiohttp_server(sandbox.app())
         process = ServeProcess(
-            flow, tmp_path / "bot.db", port, str(server.make_url("")).rstrip("/")
+            flow, tmp_path / "bot.db", port, str(server.make_url("")).rstrip("/"), *extra
         )
         processes.append(process)
         await process.start()
@@ -83,8 +83,9 @@ async def stack(
             await process.stop(signal.SIGKILL)
 
 
-async def test_support_flow_over_http_with_a_restart(stack: Any) -> None:
-    sandbox, bot = await stack(ROOT / "flows" / "support.yaml")
+@pytest.mark.parametrize("sender", ["inline", "process"])
+async def test_support_flow_over_http_with_a_restart(stack: Any, sender: str) -> None:
+    sandbox, bot = await stack(ROOT / "flows" / "support.yaml", "--sender", sender)
     await sandbox.user_says(USER, text="hi", name="Ana", to=BOT)
     await eventually(lambda: texts_to(sandbox) == [
         "Hi Ana! Reply 1 for your order status, 2 to talk to a person."])  # fmt: skip
@@ -110,14 +111,20 @@ async def test_support_flow_over_http_with_a_restart(stack: Any) -> None:
     assert len(texts_to(sandbox)) == 4
 
 
-async def test_kill_9_during_a_burst_loses_no_accepted_event(stack: Any) -> None:
-    sandbox, bot = await stack(ROOT / "flows" / "echo.yaml")
+@pytest.mark.parametrize("sender", ["inline", "process"])
+async def test_kill_9_during_a_burst_loses_no_accepted_event(stack: Any, sender: str) -> None:
+    sandbox, bot = await stack(ROOT / "flows" / "echo.yaml", "--sender", sender)
     accepted = []
     for index in range(20):
         delivery = await sandbox.user_says(USER, text=f"m{index}", to=BOT)
         assert delivery.status == 200  # accepted means durably stored
         accepted.append(f"m{index}")
+    assert bot.process is not None
+    children = _children(bot.process.pid)
+    assert len(children) == (1 if sender == "process" else 0)
     await bot.stop(signal.SIGKILL)
+    # The sending process does not outlive the server: its stdin closes, and it exits.
+    await eventually(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children))
     await bot.start()
     # The first message started the conversation (a welcome); every later one is echoed,
     # in order, whatever the crash interrupted.
@@ -125,6 +132,14 @@ async def test_kill_9_during_a_burst_loses_no_accepted_event(stack: Any) -> None
     echoed = [t for t in texts_to(sandbox) if t.startswith("m")]
     first_seen = list(dict.fromkeys(echoed))
     assert first_seen == accepted[1:]
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").glob("*/children")
+        for child in task.read_text().split()
+    ]
 
 
 async def test_a_timeout_fires_after_the_process_was_killed(stack: Any, tmp_path: Path) -> None:

@@ -37,8 +37,8 @@ __all__ = ["serve"]
     help="SQLite synchronous mode: full survives power loss, normal a process crash.",
 )  # fmt: skip
 @click.option(
-    "--sender", type=click.Choice(["inline", "process"]), default="inline", show_default=True,
-    help="Send replies from this process, or from a second one (uses a second core).",
+    "--sender", type=click.Choice(["process", "inline"]), default="process", show_default=True,
+    help="Send replies from a second process (on a second core), or from this one.",
 )  # fmt: skip
 @click.option("--shutdown-timeout", default=10.0, show_default=True, type=float)
 @click.option("--reload", is_flag=True, help="Reload changed flow files without a restart.")

@@ -43,7 +43,7 @@ class ServeOptions:
     sandbox: bool = False
     sandbox_port: int | None = None
     durability: Durability = "full"
-    sending: Sending = "inline"
+    sending: Sending = "process"
     max_body: int = DEFAULT_MAX_BODY
     shutdown_timeout: float = 10.0
     retention_days: float | None = None

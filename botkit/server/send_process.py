@@ -139,6 +139,7 @@ class SendProcess:
         arguments = [
             "--api-url", self.api.base_url,
             "--timeout", str(self.api.timeout),
+            "--attempts", str(self.api.retry.attempts),
             "--base-delay", str(self.base_delay),
             "--log-level", logging.getLevelName(logging.getLogger("botkit").getEffectiveLevel()),
         ]  # fmt: skip

@@ -18,7 +18,7 @@ import sys
 
 from .._logging import setup_logging
 from ..store import OutboxMessage
-from ..tyntec import TyntecClient
+from ..tyntec import RetryPolicy, TyntecClient
 from ._send_wire import LINE_LIMIT, decode, encode, message_from_wire
 from .runner import event_loop_factory
 from .sender import Sender
@@ -60,7 +60,12 @@ async def _stdio() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
 async def work(arguments: argparse.Namespace) -> None:
     reader, out = await _stdio()
     ledger = PipeLedger(out)
-    async with TyntecClient(base_url=arguments.api_url, timeout=arguments.timeout) as api:
+    api = TyntecClient(
+        base_url=arguments.api_url,
+        timeout=arguments.timeout,
+        retry=RetryPolicy(attempts=arguments.attempts),
+    )
+    async with api:
         sender = Sender(api, ledger, base_delay=arguments.base_delay)
         while line := await reader.readline():
             order = decode(line)
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m botkit.server.send_worker")
     parser.add_argument("--api-url", required=True)
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--attempts", type=int, default=RetryPolicy().attempts)
     parser.add_argument("--base-delay", type=float, default=1.0)
     parser.add_argument("--log-json", action="store_true")
     parser.add_argument("--log-level", default="WARNING")

@@ -71,6 +71,11 @@ class TyntecClient:
         """Seconds each try of a call may take."""
         return self._transport.timeout
 
+    @property
+    def retry(self) -> RetryPolicy:
+        """What failed calls are retried (see :class:`RetryPolicy`)."""
+        return self._transport.retry
+
     async def open(self) -> None:
         """Open the HTTP session (``async with`` does this for you)."""
         await self._transport.open()

@@ -1,0 +1,140 @@
+"""Sending from a process of its own (``botkit serve --sender process``): the same outcomes
+as sending in the server's process, and nothing lost when the child dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from botkit.sandbox import Fault, Sandbox
+from botkit.server.send_process import SendProcess
+from botkit.store import SQLiteStore
+
+from .server_helpers import BOT, USER, eventually, mo_message, texts_to
+
+GREETING = "Hi Ana! Reply 1 for your order status, 2 to talk to a person."
+
+
+async def test_replies_go_out_from_the_child_and_are_recorded(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = bot_sandbox
+    bot = await start_bot(sending="process")
+    sender = bot.server.sender
+    assert isinstance(sender, SendProcess)
+    assert sender.pid is not None and sender.pid != os.getpid()
+    await stand_in.user_says(USER, text="hi", name="Ana", to=BOT)
+    await stand_in.user_says(USER, text="1", to=BOT)
+    await eventually(lambda: len(texts_to(stand_in)) == 2)
+    assert texts_to(stand_in) == [GREETING, "What's your order number? (6 digits)"]
+    await sender.idle()
+
+    async def recorded() -> bool:  # the record follows tyntec's 202 with the next commit
+        return [m.status for m in await bot.store.outbox(("support", USER))] == ["sent"] * 2
+
+    await eventually(recorded)
+    sent = await bot.store.outbox(("support", USER))
+    assert {m.message_id for m in sent} == set(stand_in.chat.messages)
+    assert bot.server.metrics.value("botkit_sends_total") == 2
+    # The server's process heard of each id: its loop guard knows the bot's own messages.
+    assert all(bot.server.loop_guard.is_echo_of_ours(m.message_id or "") for m in sent)
+
+
+async def test_the_child_retries_and_gives_up_as_the_server_would(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = bot_sandbox
+    stand_in.faults.add(Fault("/chat-api/v2/messages", status=503, count=2, method="POST"))
+    bot = await start_bot(sending="process")
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in))
+
+    async def recorded() -> bool:
+        (sent,) = await bot.store.outbox(("support", USER))
+        return (sent.status, sent.attempts) == ("sent", 3)
+
+    await eventually(recorded)
+    assert len(stand_in.chat.messages) == 1
+    assert bot.server.metrics.value("botkit_send_retries_total") == 2
+
+    stand_in.faults.add(Fault("/chat-api/v2/messages", status=400, count=1, method="POST"))
+    await bot.post(mo_message("1"))
+
+    async def refused() -> bool:
+        messages = await bot.store.outbox(("support", USER))
+        return len(messages) == 2 and messages[1].status == "failed"
+
+    await eventually(refused)
+    assert bot.server.metrics.value("botkit_send_failures_total") == 1
+
+
+async def test_a_killed_child_is_replaced_and_its_open_messages_go_out(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = bot_sandbox
+    # The first send hangs (then fails): the message is open when the child dies.
+    stand_in.faults.add(
+        Fault("/chat-api/v2/messages", status=500, count=1, method="POST", delay=30.0)
+    )
+    bot = await start_bot(sending="process")
+    sender = bot.server.sender
+    assert isinstance(sender, SendProcess)
+    sender.restart_delay = 0.05
+    first_child = sender.pid
+    assert first_child is not None
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: stand_in.faults.triggered == 1)
+    assert sender.busy
+    os.kill(first_child, signal.SIGKILL)
+
+    await eventually(lambda: texts_to(stand_in) == [GREETING.replace("Ana", "there")])
+    assert sender.restarts == 1 and sender.pid not in (None, first_child)
+    await sender.idle()
+
+    async def recorded() -> bool:
+        (sent,) = await bot.store.outbox(("support", USER))
+        return sent.status == "sent"
+
+    await eventually(recorded)
+    # The new child carries on with later messages too.
+    await bot.post(mo_message("1"))
+    await eventually(lambda: len(texts_to(stand_in)) == 2)
+
+
+async def test_stopping_flushes_the_child_before_the_store_closes(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Any
+) -> None:
+    stand_in, _ = bot_sandbox
+    stand_in.faults.add(
+        Fault("/chat-api/v2/messages", status=0, count=1, method="POST", delay=0.3)
+    )
+    bot = await start_bot(sending="process")
+    sender = bot.server.sender
+    assert isinstance(sender, SendProcess)
+    child = sender.pid
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: stand_in.faults.triggered == 1)
+    assert sender.busy  # the send is under way while the server stops
+    await bot.server.stop()
+
+    assert texts_to(stand_in) == [GREETING.replace("Ana", "there")]
+    assert child is not None
+    await eventually(lambda: not _alive(child))
+    store = SQLiteStore(tmp_path / "bot.db")
+    await store.open()
+    try:
+        (sent,) = await store.outbox(("support", USER))
+        assert sent.status == "sent" and sent.message_id in stand_in.chat.messages
+    finally:
+        await store.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A child that exited but was not reaped yet shows as a zombie.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
