@@ -220,12 +220,24 @@ async def load(
                 result.to_reply.append(arrived - started)
                 result.events += 1
 
+    def per_thread():
+        out = {}
+        for pid in subject.processes():
+            for t in Path(f"/proc/{pid}/task").iterdir():
+                f = (t / "stat").read_text().rsplit(")", 1)[1].split()
+                out[f"{pid}/{t.name}"] = int(f[11]) + int(f[12])
+        me = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        out["bench"] = int(me[11]) + int(me[12])
+        return out
+    th_before = per_thread()
     cpu_before = subject.cpu_seconds()
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
     result.cpu = subject.cpu_seconds() - cpu_before
+    th_after = per_thread()
+    print({k: f"{(v - th_before.get(k, 0)) / os.sysconf('SC_CLK_TCK') / result.seconds * 100:.0f}%" for k, v in th_after.items() if v - th_before.get(k, 0) > 1}, file=sys.stderr)
     result.rss = subject.peak_rss_mb()
     return result
 

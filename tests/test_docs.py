@@ -143,7 +143,7 @@ def run_shell(page: Page, block: Block) -> None:
     for command in commands(block.text):
         if any(marker in command for marker in CI_ONLY):
             ci = (ROOT / ".ci" / "run").read_text()
-            assert all(part in ci for part in ("pip install", "-e '.[test]'", "-m pytest"))
+            assert all(part in ci for part in ("pip install", "-e '.[test,speed]'", "-m pytest"))
             continue
         words = shlex.split(command, comments=True)
         if words[0] == "cd":

@@ -54,7 +54,7 @@ class Sender:
         self.max_delay = max_delay
         self.jitter = jitter
         self.workers = KeyedWorkers("sending", self._drain, limit=64)
-        self._wakeups: set[asyncio.TimerHandle] = set()
+        self._wakeups: dict[asyncio.Handle, float] = {}
         # Committed messages not sent yet, per conversation, in order; the database holds
         # them too (a restart refills these queues from it).
         self._queues: dict[ConversationKey, deque[OutboxMessage]] = {}
@@ -122,9 +122,12 @@ class Sender:
 
     def _wake_later(self, key: ConversationKey, delay: float) -> None:
         loop = asyncio.get_running_loop()
-        # Keep only the wake-ups still ahead, so the set does not grow with every retry.
-        self._wakeups = {h for h in self._wakeups if h.when() > loop.time()}
-        self._wakeups.add(loop.call_later(delay, self.workers.poke, key))
+        now = loop.time()
+        # Keep only the wake-ups still ahead, so they do not pile up with every retry. Their
+        # times are kept here: uvloop hands back a plain Handle, with no when(), for delays
+        # under a millisecond.
+        self._wakeups = {handle: at for handle, at in self._wakeups.items() if at > now}
+        self._wakeups[loop.call_later(delay, self.workers.poke, key)] = now + delay
 
     async def _send(self, message: OutboxMessage) -> OutboxMessage | None:
         """Send one message; the message as it is to be retried, or None when done with.

@@ -1,6 +1,11 @@
-"""Group commit: every write of the store is queued, and one task commits all writes that
-queued while the previous commit ran, in one transaction, each kind of row with one
-``executemany``. Under load a commit carries many events; alone, an event commits at once.
+"""Group commit: every write of the store is queued, and the writer's thread commits all
+writes that queued while its previous commit ran, in one transaction, each kind of row with
+one ``executemany``. Under load a commit carries many events; alone, an event commits at once.
+
+The thread holds the writing connection and never waits for the event loop: it hands each
+batch's outcomes to the loop and goes on with the next batch. (Through aiosqlite each
+statement was a trip between the loop and its thread, and under load each trip waited for a
+turn of the busy loop: a commit took ten turns, and every event waits for two commits.)
 
 A write that fails (a conversation changed by another process, a constraint) must not take
 the others of its batch with it: the batch is rolled back and its writes are committed one
@@ -10,12 +15,14 @@ by one, so only the faulty one fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import aiosqlite
 
 from .._json import dumps
 from ..flow import Conversation
@@ -49,7 +56,7 @@ class Write:
     retry: tuple[int, str, float] | None = None
     failed: tuple[int, str] | None = None
     delivery: tuple[str, str] | None = None
-    work: Callable[[aiosqlite.Connection], Awaitable[Any]] | None = None
+    work: Callable[[sqlite3.Connection], Any] | None = None
     # Filled by the commit:
     result: Any = None
     accepted: list[InboxEvent | None] = field(default_factory=list)
@@ -58,32 +65,41 @@ class Write:
 
 
 class Writer:
-    """Commits queued writes in batches on one connection."""
+    """Commits queued writes in batches on one connection, in a thread of its own.
 
-    def __init__(self, db: aiosqlite.Connection, next_ids: tuple[int, int]) -> None:
-        self._db = db
-        self._next_inbox, self._next_outbox = next_ids
-        self._queue: list[Write] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    The thread takes everything queued, commits it, hands the outcomes to the event loop and
+    goes straight on with what queued meanwhile: a commit never waits for a turn of the
+    loop. ``connect`` opens the connection, in that thread, which alone uses it.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._db: sqlite3.Connection | None = None
+        self._queue: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="botkit-writer", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._next_inbox = self._next_outbox = 0
         self.batches = 0
         self.writes = 0
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+    async def start(self) -> None:
+        self._loop = loop = asyncio.get_running_loop()
+        opened: asyncio.Future[Write] = loop.create_future()
+        self._thread.start()
+        self._queue.put(Write(now=0.0, future=opened))  # settled once the connection is open
+        await opened
 
     async def stop(self) -> None:
-        # An empty write behind everything queued: once it commits, all before it did.
-        if self._task is not None and not self._task.done():
-            await self.submit(Write(now=0.0))
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if not self._thread.is_alive():
+            return
+        # Everything queued before commits first; then the thread closes the connection.
+        self._queue.put(None)
+        assert self._loop is not None
+        await self._loop.run_in_executor(None, self._thread.join)
 
     async def submit(self, write: Write) -> Write:
         write.future = asyncio.get_running_loop().create_future()
-        self._queue.append(write)
-        self._wake.set()
+        self._queue.put(write)
         return await write.future
 
     def enqueue(self, write: Write) -> None:
@@ -91,105 +107,161 @@ class Writer:
         a failure is logged."""
         write.future = asyncio.get_running_loop().create_future()
         write.future.add_done_callback(_log_failure)
-        self._queue.append(write)
-        self._wake.set()
+        self._queue.put(write)
 
-    async def exclusive(self, work: Callable[[aiosqlite.Connection], Awaitable[Any]]) -> Any:
-        """Run ``work`` in a transaction of its own, after the writes queued before it
-        (rare writes: resets, pruning)."""
+    async def exclusive(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``work`` (in the writer's thread) in a transaction of its own, after the
+        writes queued before it (rare writes: resets, pruning)."""
         write = await self.submit(Write(now=0.0, work=work))
         return write.result
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._queue = self._queue, []
-            # Plain writes commit together; an exclusive one ends the batch before it.
-            plain: list[Write] = []
-            for write in batch:
-                if write.work is None:
-                    plain.append(write)
-                    continue
-                if plain:
-                    await self._commit_batch(plain)
-                    plain = []
-                await self._commit_alone(write, self._exclusive_run(write))
-            if plain:
-                await self._commit_batch(plain)
+    # -- in the writer's thread ---------------------------------------------------------------
 
-    def _exclusive_run(self, write: Write) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
+    def _work(self) -> None:
+        opening = self._queue.get()
+        assert opening is not None
+        try:
+            self._open()
+        except BaseException as error:
+            self._report([opening], [_as_exception(error)])
+            return
+        self._report([opening], [None])
+        try:
+            while True:
+                batch, stopping = self._take()
+                if batch:
+                    try:
+                        errors = self._commit(batch)
+                    except Exception as error:  # a bug here must not stop the writer
+                        log.exception("committing %d writes failed", len(batch))
+                        errors = [error] * len(batch)
+                    self._report(batch, errors)
+                if stopping:
+                    return
+        finally:
+            self._close()
+
+    def _take(self) -> tuple[list[Write], bool]:
+        """Everything queued (waiting for the first); True when told to stop."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while True:
+            try:
+                write = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+            if write is None:
+                return batch, True
+            batch.append(write)
+
+    def _report(self, batch: list[Write], errors: list[Exception | None]) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            self._loop.call_soon_threadsafe(self._settle_all, batch, errors)
+
+    def _open(self) -> None:
+        self._db = db = self._connect()
+        (inbox,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM inbox").fetchone()
+        (outbox,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()
+        self._next_inbox, self._next_outbox = int(inbox) + 1, int(outbox) + 1
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _commit(self, batch: list[Write]) -> list[Exception | None]:
+        """Commit ``batch``; what each write came to (None: committed), in order."""
+        errors: dict[int, Exception | None] = {}
+        # Plain writes commit together; an exclusive one ends the batch before it.
+        plain: list[Write] = []
+        for write in batch:
+            if write.work is None:
+                plain.append(write)
+                continue
+            if plain:
+                errors.update(self._commit_batch(plain))
+                plain = []
+            errors[id(write)] = self._commit_alone(write, self._exclusive_run(write))
+        if plain:
+            errors.update(self._commit_batch(plain))
+        return [errors[id(write)] for write in batch]
+
+    def _exclusive_run(self, write: Write) -> Callable[[], None]:
+        def run() -> None:
             assert write.work is not None
-            write.result = await write.work(self._db)
+            assert self._db is not None
+            write.result = write.work(self._db)
 
         return run
 
-    async def _commit_batch(self, batch: list[Write]) -> None:
+    def _commit_batch(self, batch: list[Write]) -> dict[int, Exception | None]:
         saved = (self._next_inbox, self._next_outbox)
-
-        async def run() -> None:
-            await self._apply(batch)
-
         try:
-            await self._transaction(run)
+            self._transaction(lambda: self._apply(batch))
         except Exception as error:
             for write in batch:
                 write.accepted, write.queued = [], []
             self._next_inbox, self._next_outbox = saved
             if len(batch) == 1:
-                self._settle(batch[0], error)
-                return
-            for write in batch:  # isolate the faulty write
-                await self._commit_alone(write, self._single(write))
-            return
+                return {id(batch[0]): error}
+            # Isolate the faulty write.
+            return {id(write): self._commit_alone(write, self._single(write)) for write in batch}
         self.batches += 1
         self.writes += len(batch)
-        for write in batch:
-            self._settle(write, None)
+        return {id(write): None for write in batch}
 
-    def _single(self, write: Write) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
+    def _single(self, write: Write) -> Callable[[], None]:
+        def run() -> None:
             write.accepted, write.queued = [], []
-            await self._apply([write])
+            self._apply([write])
 
         return run
 
-    async def _commit_alone(self, write: Write, run: Callable[[], Awaitable[None]]) -> None:
+    def _commit_alone(self, write: Write, run: Callable[[], None]) -> Exception | None:
         saved = (self._next_inbox, self._next_outbox)
         try:
-            await self._transaction(run)
+            self._transaction(run)
         except Exception as error:
             self._next_inbox, self._next_outbox = saved
-            self._settle(write, error)
-            return
-        self._settle(write, None)
-
-    def _settle(self, write: Write, error: Exception | None) -> None:
-        assert write.future is not None
-        if write.future.done():
-            return
-        if error is None:
-            write.future.set_result(write)
-        else:
             write.accepted, write.queued = [], []
-            write.future.set_exception(error)
+            return error
+        return None
 
-    async def _transaction(self, run: Callable[[], Awaitable[None]]) -> None:
-        await self._db.execute("BEGIN IMMEDIATE")
+    # -- back on the event loop ---------------------------------------------------------------
+
+    @staticmethod
+    def _settle_all(batch: list[Write], errors: list[Exception | None]) -> None:
+        for write, error in zip(batch, errors, strict=True):
+            if write.future is None or write.future.done():
+                continue
+            if error is None:
+                write.future.set_result(write)
+            else:
+                write.accepted, write.queued = [], []
+                write.future.set_exception(error)
+
+    # -- in the writer's thread, again --------------------------------------------------------
+
+    def _transaction(self, run: Callable[[], None]) -> None:
+        assert self._db is not None
+        self._db.execute("BEGIN IMMEDIATE")
         try:
-            await run()
+            run()
         except BaseException:
-            await self._db.execute("ROLLBACK")
+            self._db.execute("ROLLBACK")
             raise
-        await self._db.execute("COMMIT")
+        self._db.execute("COMMIT")
 
-    async def _apply(self, batch: list[Write]) -> None:
+    def _apply(self, batch: list[Write]) -> None:
         db = self._db
-        await self._insert_events(batch)
+        assert db is not None
+        self._insert_events(batch)
         new = [w for w in batch if w.conversation is not None and w.expected_version is None]
         if new:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO conversations (state, ended, version, timeout_at, data, updated_at, "
                 "flow, user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [_conversation_row(w) for w in new],
@@ -198,7 +270,7 @@ class Writer:
             w for w in batch if w.conversation is not None and w.expected_version is not None
         ]
         if changed:
-            cursor = await db.executemany(
+            cursor = db.executemany(
                 "UPDATE conversations SET state = ?, ended = ?, version = ?, timeout_at = ?, "
                 "data = ?, updated_at = ? WHERE flow = ? AND user = ? AND version = ?",
                 [(*_conversation_row(w), w.expected_version) for w in changed],
@@ -256,20 +328,20 @@ class Writer:
                     )
                 )
         if outbox_rows:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO outbox (id, flow, user, event_id, request, next_attempt_at, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 outbox_rows,
             )
         if history_rows:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO history (flow, user, at, kind, text, outbox_id) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 history_rows,
             )
-        await self._updates(batch)
+        self._updates(batch)
 
-    async def _insert_events(self, batch: list[Write]) -> None:
+    def _insert_events(self, batch: list[Write]) -> None:
         wanted = [(w, e) for w in batch for e in w.events]
         if not wanted:
             return
@@ -293,7 +365,8 @@ class Writer:
             )
         # Retries of tyntec are rare: insert all and let the unique key drop duplicates. When
         # fewer rows went in than were given, look up which ones did.
-        cursor = await self._db.executemany(
+        assert self._db is not None
+        cursor = self._db.executemany(
             "INSERT INTO inbox (id, dedupe_key, kind, flow, user, payload, received_at, "
             "processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
             rows,
@@ -304,9 +377,9 @@ class Writer:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                found = await self._db.execute_fetchall(
+                found = self._db.execute(
                     f"SELECT id FROM inbox WHERE id IN ({marks})", chunk
-                )
+                ).fetchall()
                 stored.update(row[0] for row in found)
         for event_id, (write, event) in zip(ids, wanted, strict=True):
             flow, user = event.flow, event.user
@@ -319,8 +392,9 @@ class Writer:
             else:
                 write.accepted.append(None)
 
-    async def _updates(self, batch: list[Write]) -> None:
+    def _updates(self, batch: list[Write]) -> None:
         db = self._db
+        assert db is not None
         statements: list[tuple[str, list[tuple[Any, ...]]]] = [
             (
                 "UPDATE inbox SET processed_at = ?, error = ?, attempts = attempts + 1 "
@@ -356,7 +430,11 @@ class Writer:
         ]
         for sql, rows in statements:
             if rows:
-                await db.executemany(sql, rows)
+                db.executemany(sql, rows)
+
+
+def _as_exception(error: BaseException) -> Exception:
+    return error if isinstance(error, Exception) else RuntimeError(repr(error))
 
 
 def _log_failure(future: asyncio.Future[Write]) -> None:

@@ -1,15 +1,16 @@
 """The SQLite store: one database file, WAL journal, every write a committed transaction.
 
-Writes go through one connection and a group-commit writer (:mod:`._writes`): what queues
-while a commit runs goes into the next one, so many events share a transaction and its sync
-to disk. Reads use a second connection, which WAL lets read committed data while the writer
-works. Hot conversations are cached in memory, bounded; the database stays the truth (the
-cache is filled from it and updated only after a commit). Run one server process per
-database file.
+Writes go through one connection and a group-commit writer (:mod:`._writes`) in a thread
+of its own: what queues while a commit runs goes into the next one, so many events share a
+transaction and its sync to disk. Reads use a second connection (aiosqlite), which WAL lets
+read committed data while the writer works. Hot conversations are cached in memory,
+bounded; the database stays the truth (the cache is filled from it and updated only after a
+commit). Run one server process per database file.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -52,42 +53,45 @@ class SQLiteStore(Store):
         self.path = Path(path)
         self.durability = durability
         self.cache_size = cache_size
-        self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._writer: Writer | None = None
         self._cache: OrderedDict[ConversationKey, Conversation] = OrderedDict()
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute(f"PRAGMA synchronous={self.durability.upper()}")
-        await self._db.execute("PRAGMA busy_timeout=5000")
-        await self._migrate(self._db)
+        writer = Writer(self._connect_writer)
+        await writer.start()  # creates or migrates the schema first
+        self._writer = writer
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         await self._reader.execute("PRAGMA busy_timeout=5000")
-        next_ids = []
-        for table in ("inbox", "outbox"):
-            rows = await self._db.execute_fetchall(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
-            next_ids.append(int(next(iter(rows))[0]) + 1)
-        self._writer = Writer(self._db, (next_ids[0], next_ids[1]))
-        self._writer.start()
 
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.stop()
             self._writer = None
-        for connection in (self._reader, self._db):
-            if connection is not None:
-                await connection.close()
-        self._db = self._reader = None
+        if self._reader is not None:
+            await self._reader.close()
+        self._reader = None
         self._cache.clear()
 
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
-        await db.execute("BEGIN IMMEDIATE")
+    def _connect_writer(self) -> sqlite3.Connection:
+        """The writing connection (opened in the writer's thread, which alone uses it)."""
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.durability.upper()}")
+        db.execute("PRAGMA busy_timeout=5000")
         try:
-            await db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            rows = list(await db.execute_fetchall("SELECT value FROM meta WHERE key='schema'"))
+            self._migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            rows = db.execute("SELECT value FROM meta WHERE key='schema'").fetchall()
             version = int(rows[0][0]) if rows else 0
             if version > len(MIGRATIONS):
                 raise RuntimeError(
@@ -96,16 +100,16 @@ class SQLiteStore(Store):
                 )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
-                    await db.execute(statement)
-                await db.execute(
+                    db.execute(statement)
+                db.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema', ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (str(number),),
                 )
         except BaseException:
-            await db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        await db.execute("COMMIT")
+        db.execute("COMMIT")
 
     @property
     def writer(self) -> Writer:
@@ -207,9 +211,9 @@ class SQLiteStore(Store):
         return [Conversation.from_dict(loads(row[0])) for row in rows]
 
     async def reset(self, key: ConversationKey) -> bool:
-        async def work(db: aiosqlite.Connection) -> bool:
-            cursor = await db.execute("DELETE FROM conversations WHERE flow = ? AND user = ?", key)
-            await db.execute(
+        def work(db: sqlite3.Connection) -> bool:
+            cursor = db.execute("DELETE FROM conversations WHERE flow = ? AND user = ?", key)
+            db.execute(
                 "UPDATE inbox SET processed_at = ?, error = 'reset' "
                 "WHERE flow = ? AND user = ? AND processed_at IS NULL",
                 (time.time(), *key),
@@ -278,14 +282,14 @@ class SQLiteStore(Store):
         return entries
 
     async def prune(self, before: float) -> int:
-        async def work(db: aiosqlite.Connection) -> int:
+        def work(db: sqlite3.Connection) -> int:
             removed = 0
             for statement in (
                 "DELETE FROM history WHERE at < ?",
                 "DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?",
                 "DELETE FROM outbox WHERE status != 'pending' AND updated_at < ?",
             ):
-                cursor = await db.execute(statement, (before,))
+                cursor = db.execute(statement, (before,))
                 removed += cursor.rowcount
             return removed
 

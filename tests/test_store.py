@@ -1,0 +1,120 @@
+"""The SQLite store on a real file: group commit, a faulty write failing alone, ids and
+pending work surviving a reopen."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from botkit.flow import Conversation
+from botkit.store import NewEvent, SQLiteStore
+from botkit.store._writes import StaleConversation
+
+
+def event(number: int, user: str = "4917") -> NewEvent:
+    return NewEvent(f"mo:{number}", "message", {"n": number}, "support", user)
+
+
+async def open_store(path: Path) -> SQLiteStore:
+    store = SQLiteStore(path)
+    await store.open()
+    return store
+
+
+async def test_writes_queued_together_commit_together(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        accepted = await asyncio.gather(
+            *(store.accept([event(n, user=f"49{n}")], now=1.0) for n in range(50))
+        )
+        assert all(stored is not None for (stored,) in accepted)
+        assert len({stored.id for (stored,) in accepted if stored}) == 50
+        assert store.writer.writes == 50
+        assert store.writer.batches < 50  # the same commit carried several events
+        assert len(await store.pending_events()) == 50
+    finally:
+        await store.close()
+
+
+async def test_a_retried_event_is_not_accepted_twice(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        first, again = await asyncio.gather(
+            store.accept([event(1)], now=1.0), store.accept([event(1)], now=1.0)
+        )
+        assert [first[0] is None, again[0] is None].count(True) == 1
+        assert len(await store.pending_events()) == 1
+    finally:
+        await store.close()
+
+
+async def test_a_stale_turn_fails_alone_and_its_batch_commits(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        (one,), (two,) = [await store.accept([event(n, user=f"49{n}")], now=1.0) for n in (1, 2)]
+        assert one is not None and two is not None
+        started = Conversation("support", "491", state="welcome", version=1)
+        await store.finish_turn(one.id, started, [], now=2.0)
+        # The second turn claims a version the database does not have (as if a second
+        # process had moved the conversation on); the other turn in its batch commits.
+        stale = Conversation("support", "491", state="ask", version=3)
+        fresh = Conversation("support", "492", state="welcome", version=1)
+        request = {"to": "492", "channels": ["whatsapp"], "whatsapp": {"contentType": "text",
+                   "text": "hi", "from": "4930"}}  # fmt: skip
+        results = await asyncio.gather(
+            store.finish_turn(one.id, stale, [], now=3.0, expected_version=2),
+            store.finish_turn(two.id, fresh, [request], now=3.0),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], StaleConversation)
+        assert [m.request for m in results[1]] == [request]  # type: ignore[union-attr]
+        assert (await store.load(("support", "491"))) == started
+        assert [c.state for c in await store.conversations(user="492")] == ["welcome"]
+        assert [m.user for m in await store.pending_outbox()] == ["492"]
+    finally:
+        await store.close()
+
+
+async def test_ids_and_pending_work_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    store = await open_store(path)
+    (first,) = await store.accept([event(1)], now=1.0)
+    await store.close()
+
+    store = await open_store(path)
+    try:
+        (second,) = await store.accept([event(2)], now=2.0)
+        assert first is not None and second is not None
+        assert second.id > first.id
+        assert [e.id for e in await store.pending_events()] == [first.id, second.id]
+    finally:
+        await store.close()
+
+
+async def test_resets_run_in_order_with_the_writes_before_them(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        (accepted,) = await store.accept([event(1)], now=1.0)
+        assert accepted is not None
+        conversation = Conversation("support", "4917", state="welcome", version=1)
+        _, existed = await asyncio.gather(
+            store.finish_turn(accepted.id, conversation, [], now=2.0),
+            store.reset(("support", "4917")),
+        )
+        assert existed is True  # the turn queued first and committed first
+        assert await store.load(("support", "4917")) is None
+    finally:
+        await store.close()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    store = await open_store(path)
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '999' WHERE key = 'schema'")
+    with pytest.raises(RuntimeError, match="newer than this botkit knows"):
+        await open_store(path)
