@@ -150,6 +150,8 @@ class Result:
     cpu: float = 0.0
     rss: float = 0.0
     label: str = ""
+    threads: dict[str, float] = field(default_factory=dict)
+    """Share of one core each thread used (the subject's, and the load generator's)."""
 
     @property
     def rate(self) -> float:
@@ -190,6 +192,20 @@ async def wait_ready(url: str, subject: Subject) -> None:
     raise RuntimeError(f"{subject.name} did not start")
 
 
+def thread_ticks(subject: Subject) -> dict[str, int]:
+    """CPU ticks so far of each thread of the subject (``pid/name``) and of this process
+    (the load generator and the fake API)."""
+    ticks = {}
+    for pid in subject.processes():
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            ticks[f"{pid}/{task.name} {name}"] = int(fields[11]) + int(fields[12])
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    ticks["load generator"] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
 async def load(
     subject: Subject, fake: FakeTyntec, webhook: str, users: list[str], concurrency: int
 ) -> Result:
@@ -220,24 +236,18 @@ async def load(
                 result.to_reply.append(arrived - started)
                 result.events += 1
 
-    def per_thread():
-        out = {}
-        for pid in subject.processes():
-            for t in Path(f"/proc/{pid}/task").iterdir():
-                f = (t / "stat").read_text().rsplit(")", 1)[1].split()
-                out[f"{pid}/{t.name}"] = int(f[11]) + int(f[12])
-        me = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        out["bench"] = int(me[11]) + int(me[12])
-        return out
-    th_before = per_thread()
+    threads_before = thread_ticks(subject)
     cpu_before = subject.cpu_seconds()
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
     result.cpu = subject.cpu_seconds() - cpu_before
-    th_after = per_thread()
-    print({k: f"{(v - th_before.get(k, 0)) / os.sysconf('SC_CLK_TCK') / result.seconds * 100:.0f}%" for k, v in th_after.items() if v - th_before.get(k, 0) > 1}, file=sys.stderr)
+    ticks = os.sysconf("SC_CLK_TCK") * result.seconds
+    result.threads = {
+        name: (after - threads_before.get(name, 0)) / ticks
+        for name, after in thread_ticks(subject).items()
+    }
     result.rss = subject.peak_rss_mb()
     return result
 
@@ -339,6 +349,9 @@ async def main(arguments: argparse.Namespace) -> int:
         result = await measure(subject, fake, port, users(arguments.users), concurrency,
                                users(arguments.warmup))  # fmt: skip
         print(result.row(), flush=True)
+        if arguments.threads:
+            busy = {name: share for name, share in result.threads.items() if share >= 0.01}
+            print("    " + ", ".join(f"{name} {share:.0%}" for name, share in busy.items()))
         return result
 
     try:
@@ -410,6 +423,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--durability", choices=["full", "normal"], default="full")
     parser.add_argument("--sender", choices=["process", "inline"], default="process",
                         help="botkit serve --sender")  # fmt: skip
+    parser.add_argument("--threads", action="store_true",
+                        help="print how busy each thread was, per measurement")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3,
                         help="measurements per subject and concurrency, in turns")  # fmt: skip
     arguments = parser.parse_args()
