@@ -7,7 +7,7 @@ returns the next one, which the store persists with the messages to send.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Conversation"]
@@ -42,8 +42,13 @@ class Conversation:
     """When the user last wrote, per bot account: WhatsApp's 24-hour window opens there."""
 
     def copy(self) -> Conversation:
-        # Only the containers are mutable; variables may nest lists and mappings.
-        return replace(self, vars=_copy_vars(self.vars), last_inbound=dict(self.last_inbound))
+        # Only the containers are mutable; variables may nest lists and mappings. (Copying
+        # the fields directly: dataclasses.replace runs __init__, and this runs per event.)
+        twin = object.__new__(Conversation)
+        twin.__dict__.update(self.__dict__)
+        twin.vars = _copy_vars(self.vars)
+        twin.last_inbound = dict(self.last_inbound)
+        return twin
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, for storage."""

@@ -9,15 +9,51 @@ To the child: a message to send (``id``, ``flow``, ``user``, ``request``, ``atte
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .._json import dumps, loads
 from ..store import OutboxMessage
 
-__all__ = ["LINE_LIMIT", "decode", "encode", "message_from_wire", "message_to_wire"]
+__all__ = ["LINE_LIMIT", "Lines", "decode", "encode", "message_from_wire", "message_to_wire"]
 
 #: The longest line either side accepts (a message request is a few kB at most).
 LINE_LIMIT = 16 * 1024 * 1024
+
+
+#: Unwritten bytes above which a writer waits for the other side to read.
+BACKLOG_LIMIT = 256 * 1024
+
+
+class Lines:
+    """Lines for a pipe, written together once per turn of the event loop: under load one
+    write (a system call) carries many lines."""
+
+    def __init__(self, out: asyncio.StreamWriter | None) -> None:
+        self.out = out
+        self._lines: list[bytes] = []
+        self._scheduled = False
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self._lines.append(encode(entry))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._lines and self.out is not None and not self.out.is_closing():
+            self.out.write(b"".join(self._lines))
+        self._lines.clear()
+
+    async def drain_if_behind(self) -> None:
+        """Wait for the reader when much is written and unread (it is behind)."""
+        out = self.out
+        if out is None or out.is_closing():
+            return
+        if out.transport.get_write_buffer_size() > BACKLOG_LIMIT:
+            self.flush()
+            await out.drain()
 
 
 def encode(entry: dict[str, Any]) -> bytes:

@@ -42,6 +42,8 @@ log = logging.getLogger("botkit.server")
 DEFAULT_MAX_BODY = 1024 * 1024
 MIN_RETENTION_DAYS = 3
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The answer to an accepted webhook, encoded once (it is the same for every event).
+_ACCEPTED = b'{"accepted": true}'
 #: Where replies are sent from: this process, or a process of its own (see .send_process).
 Sending = Literal["inline", "process"]
 
@@ -257,7 +259,7 @@ class BotServer:
             await self._record_status(event)
         if stored is not None:
             self.processor.submit(stored)
-        return web.json_response({"accepted": True})
+        return web.Response(body=_ACCEPTED, content_type="application/json")
 
     async def _record_status(self, event: NewEvent) -> None:
         status = event.parsed if event.parsed is not None else parse_event(event.payload)

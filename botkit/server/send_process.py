@@ -24,7 +24,7 @@ from typing import Any
 from .._logging import JsonFormatter
 from ..store import OutboxMessage
 from ..tyntec import TyntecClient
-from ._send_wire import LINE_LIMIT, decode, encode, message_to_wire
+from ._send_wire import LINE_LIMIT, Lines, decode, message_to_wire
 from .ledger import SendLedger
 
 __all__ = ["SendProcess"]
@@ -54,6 +54,7 @@ class SendProcess:
         # Every message handed over whose outcome has not come back, by outbox id.
         self._open: dict[int, OutboxMessage] = {}
         self._child: asyncio.subprocess.Process | None = None
+        self._lines = Lines(None)
         self._reading: asyncio.Task[None] | None = None
         self._flushed: asyncio.Future[None] | None = None
         self._all_done = asyncio.Event()
@@ -77,9 +78,7 @@ class SendProcess:
         """Hand committed messages to the child; waits only when the pipe is full (the
         child is behind), which slows the processor down instead of piling up memory."""
         self.submit(messages)
-        child = self._child
-        if child is not None and child.stdin is not None and not child.stdin.is_closing():
-            await child.stdin.drain()
+        await self._lines.drain_if_behind()
 
     def submit(self, messages: list[OutboxMessage]) -> None:
         for message in messages:
@@ -98,7 +97,8 @@ class SendProcess:
         if child is None or child.stdin is None or child.stdin.is_closing() or not self._open:
             return
         self._flushed = asyncio.get_running_loop().create_future()
-        child.stdin.write(encode({"flush": timeout}))
+        self._lines.add({"flush": timeout})
+        self._lines.flush()
         try:
             # The child keeps the time itself; the margin covers its answer's way back.
             await asyncio.wait_for(asyncio.shield(self._flushed), timeout + 2.0)
@@ -111,6 +111,7 @@ class SendProcess:
         child, reading = self._child, self._reading
         if child is None or reading is None:
             return
+        self._lines.flush()
         if child.stdin is not None:
             child.stdin.close()
         try:
@@ -132,6 +133,8 @@ class SendProcess:
             env={**os.environ, "TYNTEC_API_KEY": self.api.api_key},
             limit=LINE_LIMIT,
         )
+        # Lines not written to a child that died are dropped: it gets every open message.
+        self._lines = Lines(self._child.stdin)
         self._reading = asyncio.get_running_loop().create_task(self._read(self._child))
         log.debug("sending process %d started", self._child.pid)
 
@@ -151,8 +154,8 @@ class SendProcess:
         child = self._child
         if child is None or child.stdin is None or child.stdin.is_closing():
             return  # kept in _open: a new child gets them
-        if messages:
-            child.stdin.write(b"".join(encode(message_to_wire(m)) for m in messages))
+        for message in messages:
+            self._lines.add(message_to_wire(message))
 
     async def _read(self, child: asyncio.subprocess.Process) -> None:
         assert child.stdout is not None

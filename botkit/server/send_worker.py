@@ -19,7 +19,7 @@ import sys
 from .._logging import setup_logging
 from ..store import OutboxMessage
 from ..tyntec import RetryPolicy, TyntecClient
-from ._send_wire import LINE_LIMIT, decode, encode, message_from_wire
+from ._send_wire import LINE_LIMIT, Lines, decode, message_from_wire
 from .runner import event_loop_factory
 from .sender import Sender
 
@@ -32,10 +32,10 @@ class PipeLedger:
     """Reports each outcome to the server as a line on stdout."""
 
     def __init__(self, out: asyncio.StreamWriter) -> None:
-        self.out = out
+        self.lines = Lines(out)
 
     def report(self, entry: dict[str, object]) -> None:
-        self.out.write(encode(entry))
+        self.lines.add(entry)
 
     async def sent(self, message: OutboxMessage, message_id: str) -> None:
         self.report({"sent": message.id, "messageId": message_id})
@@ -74,10 +74,11 @@ async def work(arguments: argparse.Namespace) -> None:
                 ledger.report({"flushed": True})
             else:
                 sender.submit([message_from_wire(order)])
-            await out.drain()
+            await ledger.lines.drain_if_behind()
         # stdin closed: the server is stopping (it flushed first) or gone. What is still
         # unsent is pending in its database and goes out on its next start.
         await sender.close(0)
+    ledger.lines.flush()
     await out.drain()
 
 

@@ -9,6 +9,7 @@ become the typed exceptions of :mod:`botkit.tyntec._errors`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from .._json import dumps
+from .._json import dumps, loads
 from ._errors import (
     APIError,
     ConnectError,
@@ -48,7 +49,7 @@ class Response:
         """The body parsed as JSON; ``None`` for an empty body (204, or a bare 202)."""
         if not self.body.strip():
             return None
-        return json.loads(self.body)
+        return loads(self.body)
 
     @property
     def content_type(self) -> str:
@@ -174,7 +175,7 @@ class Transport:
                 json=json_body,
                 data=data,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+                timeout=_client_timeout(timeout or self.timeout),
             ) as raw:
                 body = await raw.read()
                 response = Response(
@@ -196,6 +197,12 @@ class Transport:
             raise TransportError(f"{method} {path}: {exc}", method=method, path=path) from None
         log.debug("tyntec %s %s -> %d", method, path, response.status)
         return response
+
+
+@functools.lru_cache(maxsize=16)
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    # One object per value (a call makes one per request otherwise; it is immutable).
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _query(params: Params | None) -> dict[str, str] | None:
