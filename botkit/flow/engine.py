@@ -35,7 +35,7 @@ from .matching import check_answer, condition_matches
 from .outgoing import account_key, build_request, channels_for, sender_for, window_open
 from .problems import FlowRuntimeError, TemporaryFailure
 from .spec import BranchSpec, MessageSpec, RuleSpec, StateSpec
-from .templating import TemplateError, Templates
+from .templating import TemplateError, Templates, has_template
 
 __all__ = ["Engine", "Outcome"]
 
@@ -189,6 +189,7 @@ class _Turn:
         self.outcome = Outcome(conversation)
         self.moves = 0
         self.model: _Model | None = None
+        self._template_context: dict[str, Any] | None = None
 
     # -- the event ------------------------------------------------------------------------
 
@@ -469,20 +470,27 @@ class _Turn:
         return self.engine.api
 
     def _context(self) -> dict[str, Any]:
+        # Built once per turn (templates render into a context of their own, so this one is
+        # not changed by them); what a move or a restart changes is refreshed on each use.
         conversation = self.conversation
-        return {
-            "user": {
-                "number": conversation.user,
-                "name": conversation.name,
-                "channel": conversation.channel,
-            },
-            "vars": conversation.vars,
-            "message": self.message.template_view() if self.message else None,
-            "flow": {"name": self.flow.name, "description": self.flow.spec.description},
-            "state": conversation.state,
-        }
+        context = self._template_context
+        if context is None:
+            context = self._template_context = {
+                "user": {
+                    "number": conversation.user,
+                    "name": conversation.name,
+                    "channel": conversation.channel,
+                },
+                "message": self.message.template_view() if self.message else None,
+                "flow": {"name": self.flow.name, "description": self.flow.spec.description},
+            }
+        context["vars"] = conversation.vars
+        context["state"] = conversation.state
+        return context
 
     def _render(self, text: str, at: Path) -> str:
+        if not has_template(text):
+            return text
         try:
             return self.engine.templates.render(text, self._context())
         except TemplateError as exc:
