@@ -57,11 +57,58 @@ class Write:
     failed: tuple[int, str] | None = None
     delivery: tuple[str, str] | None = None
     work: Callable[[sqlite3.Connection], Any] | None = None
-    # Filled by the commit:
+    # Rows made ready when the write is queued, on the event loop's thread, so that the
+    # writer's thread spends its time in SQLite rather than in Python (where it would wait
+    # for the loop's thread to let go of the GIL):
+    event_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    conversation_row: tuple[Any, ...] | None = None
+    outbox_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    # Filled by the commit (the thread records ids; the loop makes the objects):
     result: Any = None
+    event_ids: list[int | None] = field(default_factory=list)
+    first_outbox_id: int = 0
     accepted: list[InboxEvent | None] = field(default_factory=list)
     queued: list[OutboxMessage] = field(default_factory=list)
     future: asyncio.Future[Write] | None = None
+
+    def prepare(self) -> None:
+        """Encode the rows (on the caller's thread)."""
+        now = self.now
+        self.event_rows = [
+            (e.dedupe_key, e.kind, e.flow, e.user, dumps(e.payload), now,
+             None if e.flow is not None and e.user is not None else now)
+            for e in self.events
+        ]  # fmt: skip
+        conversation = self.conversation
+        if conversation is not None:
+            self.conversation_row = (
+                conversation.state,
+                int(conversation.ended),
+                conversation.version,
+                conversation.timeout_at,
+                # The fields as they are (to_dict would copy the variables first).
+                dumps(conversation.__dict__),
+                now,
+                conversation.flow,
+                conversation.user,
+            )
+            self.outbox_rows = [(dumps(r), describe(r)) for r in self.outbox]
+
+    def finish(self) -> None:
+        """Make the accepted events and queued messages from the ids the commit gave."""
+        self.accepted = [
+            InboxEvent(i, e.kind, e.flow, e.user, e.payload, self.now, 0, e.parsed)
+            if i is not None and e.flow is not None and e.user is not None
+            else None
+            for i, e in zip(self.event_ids, self.events, strict=True)
+        ]
+        conversation = self.conversation
+        if conversation is not None and self.outbox:
+            flow, user, now = conversation.flow, conversation.user, self.now
+            self.queued = [
+                OutboxMessage(self.first_outbox_id + n, flow, user, r, "pending", 0, now, None, now)
+                for n, r in enumerate(self.outbox)
+            ]
 
 
 class Writer:
@@ -98,6 +145,7 @@ class Writer:
         await self._loop.run_in_executor(None, self._thread.join)
 
     async def submit(self, write: Write) -> Write:
+        write.prepare()
         write.future = asyncio.get_running_loop().create_future()
         self._queue.put(write)
         return await write.future
@@ -105,6 +153,7 @@ class Writer:
     def enqueue(self, write: Write) -> None:
         """Queue a write without waiting for its commit (it commits with the next batch);
         a failure is logged."""
+        write.prepare()
         write.future = asyncio.get_running_loop().create_future()
         write.future.add_done_callback(_log_failure)
         self._queue.put(write)
@@ -203,7 +252,7 @@ class Writer:
             self._transaction(lambda: self._apply(batch))
         except Exception as error:
             for write in batch:
-                write.accepted, write.queued = [], []
+                write.event_ids = []
             self._next_inbox, self._next_outbox = saved
             if len(batch) == 1:
                 return {id(batch[0]): error}
@@ -215,7 +264,7 @@ class Writer:
 
     def _single(self, write: Write) -> Callable[[], None]:
         def run() -> None:
-            write.accepted, write.queued = [], []
+            write.event_ids = []
             self._apply([write])
 
         return run
@@ -226,7 +275,7 @@ class Writer:
             self._transaction(run)
         except Exception as error:
             self._next_inbox, self._next_outbox = saved
-            write.accepted, write.queued = [], []
+            write.event_ids = []
             return error
         return None
 
@@ -238,9 +287,9 @@ class Writer:
             if write.future is None or write.future.done():
                 continue
             if error is None:
+                write.finish()
                 write.future.set_result(write)
             else:
-                write.accepted, write.queued = [], []
                 write.future.set_exception(error)
 
     # -- in the writer's thread, again --------------------------------------------------------
@@ -259,21 +308,27 @@ class Writer:
         db = self._db
         assert db is not None
         self._insert_events(batch)
-        new = [w for w in batch if w.conversation is not None and w.expected_version is None]
+        new: list[tuple[Any, ...]] = []
+        changed: list[tuple[Any, ...]] = []
+        for write in batch:
+            row = write.conversation_row
+            if row is None:
+                continue
+            if write.expected_version is None:
+                new.append(row)
+            else:
+                changed.append((*row, write.expected_version))
         if new:
             db.executemany(
                 "INSERT INTO conversations (state, ended, version, timeout_at, data, updated_at, "
                 "flow, user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [_conversation_row(w) for w in new],
+                new,
             )
-        changed = [
-            w for w in batch if w.conversation is not None and w.expected_version is not None
-        ]
         if changed:
             cursor = db.executemany(
                 "UPDATE conversations SET state = ?, ended = ?, version = ?, timeout_at = ?, "
                 "data = ?, updated_at = ? WHERE flow = ? AND user = ? AND version = ?",
-                [(*_conversation_row(w), w.expected_version) for w in changed],
+                changed,
             )
             if cursor.rowcount != len(changed):
                 raise StaleConversation(
@@ -283,50 +338,18 @@ class Writer:
         outbox_rows: list[tuple[Any, ...]] = []
         history_rows: list[tuple[Any, ...]] = []
         for write in batch:
-            history_rows += [
-                (*write.key, write.now, k, t, None) for k, t in write.story if write.key is not None
-            ]
-            if write.conversation is None:
+            if write.key is not None:
+                history_rows += [(*write.key, write.now, k, t, None) for k, t in write.story]
+            conversation = write.conversation
+            if conversation is None or not write.outbox_rows:
                 continue
-            for request in write.outbox:
+            flow, user, now = conversation.flow, conversation.user, write.now
+            write.first_outbox_id = self._next_outbox
+            for request, description in write.outbox_rows:
                 outbox_id = self._next_outbox
                 self._next_outbox += 1
-                conversation = write.conversation
-                outbox_rows.append(
-                    (
-                        outbox_id,
-                        conversation.flow,
-                        conversation.user,
-                        write.event_id,
-                        dumps(request),
-                        write.now,
-                        write.now,
-                        write.now,
-                    )
-                )
-                history_rows.append(
-                    (
-                        conversation.flow,
-                        conversation.user,
-                        write.now,
-                        "sent",
-                        describe(request),
-                        outbox_id,
-                    )
-                )
-                write.queued.append(
-                    OutboxMessage(
-                        outbox_id,
-                        conversation.flow,
-                        conversation.user,
-                        request,
-                        "pending",
-                        0,
-                        write.now,
-                        None,
-                        write.now,
-                    )
-                )
+                outbox_rows.append((outbox_id, flow, user, write.event_id, request, now, now, now))
+                history_rows.append((flow, user, now, "sent", description, outbox_id))
         if outbox_rows:
             db.executemany(
                 "INSERT INTO outbox (id, flow, user, event_id, request, next_attempt_at, "
@@ -342,27 +365,15 @@ class Writer:
         self._updates(batch)
 
     def _insert_events(self, batch: list[Write]) -> None:
-        wanted = [(w, e) for w in batch for e in w.events]
-        if not wanted:
-            return
         rows: list[tuple[Any, ...]] = []
-        ids: list[int] = []
-        for write, event in wanted:
-            ids.append(self._next_inbox)
-            self._next_inbox += 1
-            routed = event.flow is not None and event.user is not None
-            rows.append(
-                (
-                    ids[-1],
-                    event.dedupe_key,
-                    event.kind,
-                    event.flow,
-                    event.user,
-                    dumps(event.payload),
-                    write.now,
-                    None if routed else write.now,
-                )
-            )
+        for write in batch:
+            write.event_ids = []
+            for row in write.event_rows:
+                write.event_ids.append(self._next_inbox)
+                rows.append((self._next_inbox, *row))
+                self._next_inbox += 1
+        if not rows:
+            return
         # Retries of tyntec are rare: insert all and let the unique key drop duplicates. When
         # fewer rows went in than were given, look up which ones did.
         assert self._db is not None
@@ -371,26 +382,17 @@ class Writer:
             "processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
             rows,
         )
-        stored: set[int] = set(ids)
-        if cursor.rowcount != len(rows):
-            stored = set()
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found = self._db.execute(
-                    f"SELECT id FROM inbox WHERE id IN ({marks})", chunk
-                ).fetchall()
-                stored.update(row[0] for row in found)
-        for event_id, (write, event) in zip(ids, wanted, strict=True):
-            flow, user = event.flow, event.user
-            if event_id in stored and flow is not None and user is not None:
-                write.accepted.append(
-                    InboxEvent(
-                        event_id, event.kind, flow, user, event.payload, write.now, 0, event.parsed
-                    )
-                )
-            else:
-                write.accepted.append(None)
+        if cursor.rowcount == len(rows):
+            return
+        ids = [row[0] for row in rows]
+        stored: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found = self._db.execute(f"SELECT id FROM inbox WHERE id IN ({marks})", chunk)
+            stored.update(row[0] for row in found.fetchall())
+        for write in batch:
+            write.event_ids = [i if i in stored else None for i in write.event_ids]
 
     def _updates(self, batch: list[Write]) -> None:
         db = self._db
@@ -440,18 +442,3 @@ def _as_exception(error: BaseException) -> Exception:
 def _log_failure(future: asyncio.Future[Write]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("a queued write failed: %s", future.exception())
-
-
-def _conversation_row(write: Write) -> tuple[Any, ...]:
-    conversation = write.conversation
-    assert conversation is not None
-    return (
-        conversation.state,
-        int(conversation.ended),
-        conversation.version,
-        conversation.timeout_at,
-        dumps(conversation.to_dict()),
-        write.now,
-        conversation.flow,
-        conversation.user,
-    )
