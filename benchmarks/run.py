@@ -337,7 +337,7 @@ async def main(arguments: argparse.Namespace) -> int:
     api_url = f"http://127.0.0.1:{runner.addresses[-1][1]}"
     workdir = Path(tempfile.mkdtemp(prefix="botkit-bench-"))
     rounds: dict[tuple[str, int], list[Result]] = {}
-    scale: list[Result] = []
+    scale: dict[int, list[Result]] = {}
     run = 0
 
     def users(count: int) -> list[str]:
@@ -370,15 +370,18 @@ async def main(arguments: argparse.Namespace) -> int:
                     await one(bot, port, concurrency)
                 )
         for stored in arguments.stored:
-            db = workdir / f"stored-{stored}.db"
-            await populate(db, stored)
-            port = free_port()
-            bot = botkit_subject(port, api_url, db, arguments.durability, arguments.sender)
-            result = await measure(bot, fake, port, users(arguments.users), 16,
-                                   users(arguments.warmup))  # fmt: skip
-            result.label = f"botkit {stored:,} stored"
-            scale.append(result)
-            print(result.row(), flush=True)
+            await populate(workdir / f"stored-{stored}.db", stored)
+        # Small and large stores take turns too, and are compared round by round.
+        for _ in range(arguments.rounds if arguments.stored else 0):
+            for stored in arguments.stored:
+                port = free_port()
+                db = workdir / f"stored-{stored}.db"
+                bot = botkit_subject(port, api_url, db, arguments.durability, arguments.sender)
+                result = await measure(bot, fake, port, users(arguments.users), 16,
+                                       users(arguments.warmup))  # fmt: skip
+                result.label = f"botkit {stored:,} stored"
+                scale.setdefault(stored, []).append(result)
+                print(result.row(), flush=True)
     finally:
         await runner.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -395,13 +398,20 @@ async def main(arguments: argparse.Namespace) -> int:
             f" (median of {len(ratios)} rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
         )
     if len(scale) == 2:
-        small, big = scale
-        ratio = big.cpu_per_event_ms / small.cpu_per_event_ms
-        print(f"per-event CPU, {big.label} vs {small.label}: {ratio:.2f}")
-        print(f"peak RSS with {big.label}: {big.rss:.0f} MB")
+        small, big = (scale[stored] for stored in arguments.stored)
+        ratios = sorted(
+            b.cpu_per_event_ms / s.cpu_per_event_ms for s, b in zip(small, big, strict=True)
+        )
+        print(
+            f"per-event CPU, {big[0].label} vs {small[0].label}: "
+            f"{statistics.median(ratios):.2f} (median of {len(ratios)} rounds: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)})"
+        )
+        print(f"peak RSS with {big[0].label}: {max(r.rss for r in big):.0f} MB")
     failed = False
     expected = len(TEXTS) * arguments.users
-    for result in [r for measured in rounds.values() for r in measured] + scale:
+    everything = [r for measured in [*rounds.values(), *scale.values()] for r in measured]
+    for result in everything:
         if result.events != expected:
             print(
                 f"{result.label or result.subject}: {result.events} of {expected} events answered"

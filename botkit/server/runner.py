@@ -8,6 +8,7 @@ picked up on the next start.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -122,6 +123,10 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
         f" (database {options.db})",
         flush=True,
     )
+    # Everything loaded so far (modules, flows, schemas, the app) lives as long as the
+    # process: out of the collector's sight, a full collection no longer walks it, which
+    # took the slowest replies from 50 ms to 25 ms under load (benchmarks/README.md).
+    gc.freeze()
     try:
         await stop.wait()
     finally:

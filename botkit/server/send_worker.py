@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -67,6 +68,7 @@ async def work(arguments: argparse.Namespace) -> None:
     )
     async with api:
         sender = Sender(api, ledger, base_delay=arguments.base_delay)
+        gc.freeze()  # what is loaded now lives as long as the process (see runner.serve)
         while line := await reader.readline():
             order = decode(line)
             if "flush" in order:
