@@ -23,7 +23,8 @@ async def test_replies_go_out_from_the_child_and_are_recorded(
     bot = await start_bot(sending="process")
     sender = bot.server.sender
     assert isinstance(sender, SendProcess)
-    assert sender.pid is not None and sender.pid != os.getpid()
+    assert sender.pid is not None
+    assert sender.pid != os.getpid()
     await stand_in.user_says(USER, text="hi", name="Ana", to=BOT)
     await stand_in.user_says(USER, text="1", to=BOT)
     await eventually(lambda: len(texts_to(stand_in)) == 2)
@@ -89,7 +90,8 @@ async def test_a_killed_child_is_replaced_and_its_open_messages_go_out(
     os.kill(first_child, signal.SIGKILL)
 
     await eventually(lambda: texts_to(stand_in) == [GREETING.replace("Ana", "there")])
-    assert sender.restarts == 1 and sender.pid not in (None, first_child)
+    assert sender.restarts == 1
+    assert sender.pid not in (None, first_child)
     await sender.idle()
 
     async def recorded() -> bool:
@@ -106,9 +108,7 @@ async def test_stopping_flushes_the_child_before_the_store_closes(
     start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Any
 ) -> None:
     stand_in, _ = bot_sandbox
-    stand_in.faults.add(
-        Fault("/chat-api/v2/messages", status=0, count=1, method="POST", delay=0.3)
-    )
+    stand_in.faults.add(Fault("/chat-api/v2/messages", status=0, count=1, method="POST", delay=0.3))
     bot = await start_bot(sending="process")
     sender = bot.server.sender
     assert isinstance(sender, SendProcess)
@@ -125,7 +125,8 @@ async def test_stopping_flushes_the_child_before_the_store_closes(
     await store.open()
     try:
         (sent,) = await store.outbox(("support", USER))
-        assert sent.status == "sent" and sent.message_id in stand_in.chat.messages
+        assert sent.status == "sent"
+        assert sent.message_id in stand_in.chat.messages
     finally:
         await store.close()
 

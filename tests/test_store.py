@@ -55,7 +55,8 @@ async def test_a_stale_turn_fails_alone_and_its_batch_commits(tmp_path: Path) ->
     store = await open_store(tmp_path / "bot.db")
     try:
         (one,), (two,) = [await store.accept([event(n, user=f"49{n}")], now=1.0) for n in (1, 2)]
-        assert one is not None and two is not None
+        assert one is not None
+        assert two is not None
         started = Conversation("support", "491", state="welcome", version=1)
         await store.finish_turn(one.id, started, [], now=2.0)
         # The second turn claims a version the database does not have (as if a second
@@ -87,7 +88,8 @@ async def test_ids_and_pending_work_survive_a_reopen(tmp_path: Path) -> None:
     store = await open_store(path)
     try:
         (second,) = await store.accept([event(2)], now=2.0)
-        assert first is not None and second is not None
+        assert first is not None
+        assert second is not None
         assert second.id > first.id
         assert [e.id for e in await store.pending_events()] == [first.id, second.id]
     finally:
