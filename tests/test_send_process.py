@@ -3,10 +3,15 @@ as sending in the server's process, and nothing lost when the child dies."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
 from typing import Any
 
+import pytest
+
+from botkit._logging import setup_logging
 from botkit.sandbox import Fault, Sandbox
 from botkit.server.send_process import SendProcess
 from botkit.store import SQLiteStore
@@ -139,3 +144,26 @@ def _alive(pid: int) -> bool:
     # A child that exited but was not reaped yet shows as a zombie.
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_the_child_logs_in_the_servers_format(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    stand_in, _ = bot_sandbox
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("botkit").level)
+    setup_logging(json_lines=True)  # as `botkit --log-json serve` does
+    logging.getLogger("botkit").setLevel(logging.INFO)
+    try:
+        stand_in.faults.add(Fault("/chat-api/v2/messages", status=503, count=1, method="POST"))
+        bot = await start_bot(sending="process")
+        await bot.post(mo_message("hi"))
+        await eventually(lambda: texts_to(stand_in))
+        await bot.server.sender.idle()
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.getLogger("botkit").setLevel(saved[2])
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
+    (retry,) = [entry for entry in lines if "retry in" in entry["message"]]
+    assert retry["level"] == "warning"
+    assert retry["logger"] == "botkit.server"
