@@ -49,7 +49,10 @@ Sending = Literal["inline", "process"]
 
 
 class BotServer:
-    """Everything ``botkit serve`` runs in one process.
+    """Everything ``botkit serve`` runs.
+
+    Replies are sent from this process by default; ``sending="process"`` sends them from a
+    child process instead, on another core, as ``botkit serve`` does (see :mod:`.send_process`).
 
     >>> server = BotServer(flows, store, api, webhook_token="s3cret")  # doctest: +SKIP
     >>> web.run_app(server.app())  # doctest: +SKIP
