@@ -167,3 +167,24 @@ async def test_the_child_logs_in_the_servers_format(
     (retry,) = [entry for entry in lines if "retry in" in entry["message"]]
     assert retry["level"] == "warning"
     assert retry["logger"] == "botkit.server"
+
+
+async def test_a_child_that_cannot_start_is_retried_less_and_less_often(
+    start_bot: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await start_bot(sending="process")
+    sender = bot.server.sender
+    assert isinstance(sender, SendProcess)
+    sender.restart_delay = 0.05
+    # From now on every child fails at once (as with a broken install): no report ever.
+    sender._arguments = lambda: ["--no-such-option"]  # type: ignore[method-assign]
+    first = sender.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    await eventually(lambda: sender.restarts >= 4)
+    delays = [
+        record.getMessage().rsplit(" ", 1)[1]
+        for record in caplog.records
+        if "starting a new one" in record.getMessage()
+    ]
+    assert delays[:4] == ["0.1s", "0.2s", "0.4s", "0.8s"]

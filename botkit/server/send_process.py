@@ -34,6 +34,7 @@ log = logging.getLogger("botkit.server")
 #: Waits before starting a new child after one died, so a child that cannot start (a broken
 #: install) does not make the server spin.
 RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 60.0
 
 
 class SendProcess:
@@ -61,6 +62,7 @@ class SendProcess:
         self._all_done.set()
         self._closing = False
         self.restarts = 0
+        self._quick_deaths = 0
 
     @property
     def pid(self) -> int | None:
@@ -159,7 +161,9 @@ class SendProcess:
 
     async def _read(self, child: asyncio.subprocess.Process) -> None:
         assert child.stdout is not None
+        reported = False
         while line := await child.stdout.readline():
+            reported = True
             try:
                 await self._apply(decode(line))
             except Exception:  # a bad line must not stop the reports behind it
@@ -169,12 +173,16 @@ class SendProcess:
             self._flushed.set_result(None)
         if self._closing:
             return
+        # A child that dies before reporting anything (a broken install, say) is started
+        # again less and less often, up to once a minute, rather than every second.
+        self._quick_deaths = 0 if reported else self._quick_deaths + 1
+        delay = min(MAX_RESTART_DELAY, self.restart_delay * 2**self._quick_deaths)
         log.error(
-            "the sending process exited (code %s) with %d message(s) open; starting a new one",
-            code, len(self._open),
+            "the sending process exited (code %s) with %d message(s) open; starting a new one "
+            "in %gs", code, len(self._open), delay,
         )  # fmt: skip
         self.restarts += 1
-        await asyncio.sleep(self.restart_delay)
+        await asyncio.sleep(delay)
         if self._closing:
             return
         await self._spawn()
