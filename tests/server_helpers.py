@@ -37,6 +37,15 @@ async def eventually(
         await asyncio.sleep(0.02)
 
 
+async def serving(session: aiohttp.ClientSession, url: str) -> bool:
+    """True once the bot at ``url`` answers its health check (for :func:`eventually`)."""
+    try:
+        async with session.get(f"{url}/healthz") as response:
+            return response.status == 200
+    except aiohttp.ClientConnectionError:
+        return False
+
+
 def texts_to(sandbox: Sandbox, user: str = USER) -> list[str]:
     """What the bot sent the user, in the order the sandbox accepted it."""
     found = []

@@ -14,7 +14,7 @@ import aiohttp
 
 from botkit._logging import JsonFormatter, RedactSecrets
 
-from .server_helpers import ROOT, eventually
+from .server_helpers import ROOT, eventually, serving
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -63,18 +63,11 @@ async def test_serve_logs_json_lines_without_secrets(
     try:
         async with aiohttp.ClientSession() as session:
 
-            async def up() -> bool:
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        return response.status == 200
-                except aiohttp.ClientConnectionError:
-                    return False
-
             async def answered() -> bool:
                 async with session.get(f"{sandbox}/sandbox/messages") as response:
                     return len(await response.json()) == 2
 
-            await eventually(up, timeout=30)
+            await eventually(lambda: serving(session, f"http://127.0.0.1:{port}"), timeout=30)
             for text in ("hi", "ping"):
                 user = {"from": "+491701234567", "text": text}
                 async with session.post(f"{sandbox}/sandbox/inbound", json=user) as response:

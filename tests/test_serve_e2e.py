@@ -17,7 +17,7 @@ import pytest
 
 from botkit.sandbox import Notifier, Sandbox
 
-from .server_helpers import BOT, ROOT, USER, eventually, texts_to
+from .server_helpers import BOT, ROOT, USER, eventually, serving, texts_to
 
 TOKEN = "e2e-token"
 
@@ -39,15 +39,8 @@ class ServeProcess:
             *self.args, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        async with aiohttp.ClientSession() as session, asyncio.timeout(30):
-            while True:
-                try:
-                    async with session.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
+        async with aiohttp.ClientSession() as session:
+            await eventually(lambda: serving(session, self.url), timeout=30)
 
     async def stop(self, how: signal.Signals = signal.SIGTERM) -> int:
         assert self.process is not None
@@ -186,14 +179,7 @@ async def test_the_readme_command_serves_a_bot_on_the_embedded_sandbox(
                 async with session.get(f"{sandbox}/sandbox/messages") as response:
                     return [m["whatsapp"]["text"] for m in await response.json()]
 
-            async def up() -> bool:
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        return response.status == 200
-                except aiohttp.ClientConnectionError:
-                    return False
-
-            await eventually(up, timeout=30)
+            await eventually(lambda: serving(session, f"http://127.0.0.1:{port}"), timeout=30)
             user = {"from": "+491701234567", "text": "hi", "name": "Ana"}
             async with session.post(f"{sandbox}/sandbox/inbound", json=user) as response:
                 assert (await response.json())["webhookStatus"] == 200

@@ -91,11 +91,13 @@ class Processor:
         """Stop waiting for ``request`` (it turned out to be a duplicate)."""
         self._results.pop(request, None)
 
-    def _resolve(self, event: InboxEvent, result: TurnResult) -> None:
+    def _resolve(self, event: InboxEvent, result: Callable[[], TurnResult]) -> None:
+        """Tell whoever waits for ``event`` (an operator API start) what it came to; the
+        result is made only then (webhook events, the usual ones, have nobody waiting)."""
         request = event.payload.get("request")
         future = self._results.pop(request, None) if isinstance(request, str) else None
         if future is not None and not future.done():
-            future.set_result(result)
+            future.set_result(result())
 
     async def _drain(self, key: ConversationKey) -> None:
         queue = self._queues.get(key)
@@ -153,8 +155,10 @@ class Processor:
             extra=_context(event, outcome.conversation.state),
         )  # fmt: skip
         await self.on_turn(outcome.conversation, queued)
-        sent = [describe(request) for request in outbox]
-        self._resolve(event, TurnResult(outcome.conversation, sent, None))
+        self._resolve(
+            event,
+            lambda: TurnResult(outcome.conversation, [describe(r) for r in outbox], None),
+        )
         return True
 
     async def _failed(
@@ -200,7 +204,7 @@ class Processor:
             key=key,
         )
         self.metrics.count("botkit_events_processed_total", outcome="error")
-        self._resolve(event, TurnResult(stored, [], error))
+        self._resolve(event, lambda: TurnResult(stored, [], error))
         return True
 
 
