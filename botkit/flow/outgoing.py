@@ -6,10 +6,10 @@ the flow's ``from`` and ``channels``, then the message's own, override that.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
+from .._numbers import digits
 from ..tyntec import messages
 from ..tyntec.models import MessageRequest, MessageStatus
 from .conversation import Conversation
@@ -187,10 +187,9 @@ def channels_for(message: MessageSpec, conversation: Conversation, flow: FlowSpe
 WHATSAPP_WINDOW = 24 * 3600
 
 
-@functools.lru_cache(maxsize=1024)  # a bot has a few accounts, looked up on every message
 def account_key(account: str | None) -> str:
     """An account as the window bookkeeping keys it: its digits."""
-    return "".join(ch for ch in account or "" if ch.isdigit()) or (account or "")
+    return digits(account)
 
 
 def window_open(conversation: Conversation, account: str | None, now: float) -> bool:

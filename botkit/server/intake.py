@@ -13,6 +13,7 @@ from typing import Any
 
 import pydantic
 
+from .._numbers import digits
 from ..flow import delivery_update
 from ..store import NewEvent
 from ..tyntec.models import (
@@ -23,7 +24,7 @@ from ..tyntec.models import (
     WhatsAppGroupEvent,
     parse_event,
 )
-from .routing import Router, digits
+from .routing import Router
 
 __all__ = ["BadNotification", "chat_notification", "inbound_sms", "timeout_event"]
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 from aiohttp import web
 
+from .._numbers import digits
 from ..store import NewEvent
 from ._problems import problem
-from .routing import digits
 
 if TYPE_CHECKING:
     from .app import BotServer

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from .._numbers import digits
 from ..flow import Flow
 
-__all__ = ["Router", "RoutingError", "digits"]
+__all__ = ["Router", "RoutingError"]
 
 
 class RoutingError(ValueError):
     """The flows served together do not say unambiguously who answers what."""
-
-
-_NOT_DIGITS = re.compile(r"\D+")
-
-
-def digits(number: str | None) -> str:
-    """A phone number or account id reduced to its digits (``+49 30 123`` -> ``4930123``);
-    anything with no digits (an alphanumeric sender) stays as it is."""
-    if number is None:
-        return ""
-    if number.isdigit():
-        return number  # what tyntec sends: the common case, at no cost
-    return _NOT_DIGITS.sub("", number) or number
 
 
 class Router:

@@ -1,0 +1,19 @@
+"""Phone numbers and account ids as botkit compares them: by their digits."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["digits"]
+
+_NOT_DIGITS = re.compile(r"\D+")
+
+
+def digits(number: str | None) -> str:
+    """A phone number or account id reduced to its digits (``+49 30 123`` -> ``4930123``);
+    anything with no digits (an alphanumeric sender) stays as it is."""
+    if number is None:
+        return ""
+    if number.isdigit():
+        return number  # what tyntec sends: the common case, at no cost
+    return _NOT_DIGITS.sub("", number) or number
