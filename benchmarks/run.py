@@ -88,6 +88,7 @@ class Subject:
     replies: tuple[int, ...]  # cumulative replies a user has after each of its events
     command: list[str]
     ready: str
+    cwd: Path = HERE.parent  # where ``python -m botkit`` finds the package it runs
     process: subprocess.Popen[bytes] | None = None
     log: Any = None
 
@@ -95,7 +96,7 @@ class Subject:
         # The log goes to a file: a pipe nobody reads fills up and blocks the subject.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(
-            self.command, stdout=subprocess.DEVNULL, stderr=self.log, cwd=HERE.parent
+            self.command, stdout=subprocess.DEVNULL, stderr=self.log, cwd=self.cwd
         )
 
     def stop(self) -> str:
@@ -252,7 +253,10 @@ async def load(
     return result
 
 
-def botkit_subject(port: int, api_url: str, db: Path, durability: str, sender: str) -> Subject:
+def botkit_subject(
+    port: int, api_url: str, db: Path, durability: str, sender: str, *,
+    name: str = "botkit", checkout: Path = HERE.parent,
+) -> Subject:  # fmt: skip
     profile = os.environ.get("BOTKIT_BENCH_PROFILE")  # a file: profile botkit with cProfile
     runner = ["-m", "cProfile", "-o", profile] if profile else []
     wrapper = os.environ.get("BOTKIT_BENCH_WRAPPER", "")  # e.g. a profiler's command line
@@ -262,7 +266,7 @@ def botkit_subject(port: int, api_url: str, db: Path, durability: str, sender: s
         "--db", str(db), "--api-url", api_url, "--api-key", "bench",
         "--durability", durability, "--sender", sender,
     ]  # fmt: skip
-    return Subject("botkit", (1, 2, 3, 5), command, f"http://127.0.0.1:{port}/healthz")
+    return Subject(name, (1, 2, 3, 5), command, f"http://127.0.0.1:{port}/healthz", checkout)
 
 
 def floor_subject(port: int, api_url: str) -> Subject:
@@ -369,6 +373,15 @@ async def main(arguments: argparse.Namespace) -> int:
                 rounds.setdefault(("botkit", concurrency), []).append(
                     await one(bot, port, concurrency)
                 )
+                if arguments.baseline is not None:
+                    port = free_port()
+                    db = workdir / f"c{concurrency}-{round_}-baseline.db"
+                    other = botkit_subject(port, api_url, db, arguments.durability,
+                                           arguments.sender, name="baseline",
+                                           checkout=arguments.baseline)  # fmt: skip
+                    rounds.setdefault(("baseline", concurrency), []).append(
+                        await one(other, port, concurrency)
+                    )
         for stored in arguments.stored:
             await populate(workdir / f"stored-{stored}.db", stored)
         # Small and large stores take turns too, and are compared round by round.
@@ -397,6 +410,16 @@ async def main(arguments: argparse.Namespace) -> int:
             f"concurrency {concurrency}: botkit/floor events/s = {statistics.median(ratios):.2f}"
             f" (median of {len(ratios)} rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
         )
+        if arguments.baseline is not None:
+            pairs = list(zip(rounds[("baseline", concurrency)], rounds[("botkit", concurrency)],
+                             strict=True))  # fmt: skip
+            for what, of in (("events/s", lambda r: r.rate),
+                             ("CPU per event", lambda r: r.cpu_per_event_ms)):  # fmt: skip
+                ratios = sorted(of(bot) / of(other) for other, bot in pairs)
+                print(
+                    f"    botkit/baseline {what} = {statistics.median(ratios):.2f}"
+                    f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+                )
     if len(scale) == 2:
         small, big = (scale[stored] for stored in arguments.stored)
         ratios = sorted(
@@ -437,6 +460,9 @@ def options() -> argparse.Namespace:
                         help="print how busy each thread was, per measurement")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3,
                         help="measurements per subject and concurrency, in turns")  # fmt: skip
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also measure the botkit of another checkout (a git worktree of "
+                        "an earlier commit, say) in the same rounds, and compare")  # fmt: skip
     arguments = parser.parse_args()
     if arguments.smoke:
         arguments.users, arguments.warmup, arguments.rounds = 60, 10, 1

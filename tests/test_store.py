@@ -11,6 +11,7 @@ import pytest
 
 from botkit.flow import Conversation
 from botkit.store import NewEvent, SQLiteStore
+from botkit.store._rows import insert_rows, update_rows
 from botkit.store._writes import StaleConversation
 
 
@@ -120,3 +121,20 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         db.execute("UPDATE meta SET value = '999' WHERE key = 'schema'")
     with pytest.raises(RuntimeError, match="newer than this botkit knows"):
         await open_store(path)
+
+
+@pytest.mark.parametrize("count", [1, 3, 64, 100, 131])
+def test_many_rows_a_statement_insert_and_update_every_row(tmp_path: Path, count: int) -> None:
+    db = sqlite3.connect(tmp_path / "rows.db", isolation_level=None)
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, n INTEGER)")
+    rows = [(i, f"row{i}", 0) for i in range(count)]
+    assert insert_rows(db, "INSERT INTO t (id, name, n)", rows) == count
+    # A conflict drops that row alone, and the count says so.
+    again = [(count + 1, "row0", 0), (count + 2, "new", 0)]
+    tail = " ON CONFLICT (name) DO NOTHING"
+    assert insert_rows(db, "INSERT INTO t (id, name, n)", again, tail) == 1
+    changes = [(i * 10, i) for i in range(count)] + [(7, 10_000)]  # the last matches nothing
+    assert update_rows(db, "t", "n = v.column1", "id = v.column2", changes) == count
+    stored = db.execute("SELECT id, n FROM t WHERE name != 'new' ORDER BY id").fetchall()
+    assert stored == [(i, i * 10) for i in range(count)]
+    assert insert_rows(db, "INSERT INTO t (id, name, n)", []) == 0

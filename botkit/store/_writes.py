@@ -1,6 +1,7 @@
 """Group commit: every write of the store is queued, and the writer's thread commits all
 writes that queued while its previous commit ran, in one transaction, each kind of row with
-one ``executemany``. Under load a commit carries many events; alone, an event commits at once.
+a few statements of many rows (:mod:`._rows`). Under load a commit carries many events;
+alone, an event commits at once.
 
 The thread holds the writing connection and never waits for the event loop: it hands each
 batch's outcomes to the loop and goes on with the next batch. (Through aiosqlite each
@@ -27,6 +28,7 @@ from typing import Any
 from .._json import dumps
 from ..flow import Conversation
 from ..flow.outgoing import describe
+from ._rows import insert_rows, update_rows
 from .base import ConversationKey, InboxEvent, NewEvent, OutboxMessage
 
 __all__ = ["Write", "Writer"]
@@ -318,19 +320,22 @@ class Writer:
                 new.append(row)
             else:
                 changed.append((*row, write.expected_version))
-        if new:
-            db.executemany(
-                "INSERT INTO conversations (state, ended, version, timeout_at, data, updated_at, "
-                "flow, user) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                new,
-            )
+        insert_rows(
+            db,
+            "INSERT INTO conversations (state, ended, version, timeout_at, data, updated_at, "
+            "flow, user)",
+            new,
+        )
         if changed:
-            cursor = db.executemany(
-                "UPDATE conversations SET state = ?, ended = ?, version = ?, timeout_at = ?, "
-                "data = ?, updated_at = ? WHERE flow = ? AND user = ? AND version = ?",
+            updated = update_rows(
+                db,
+                "conversations",
+                "state = v.column1, ended = v.column2, version = v.column3, "
+                "timeout_at = v.column4, data = v.column5, updated_at = v.column6",
+                "flow = v.column7 AND user = v.column8 AND version = v.column9",
                 changed,
             )
-            if cursor.rowcount != len(changed):
+            if updated != len(changed):
                 raise StaleConversation(
                     "a conversation changed since it was loaded; is a second server using "
                     "this database?"
@@ -350,18 +355,13 @@ class Writer:
                 self._next_outbox += 1
                 outbox_rows.append((outbox_id, flow, user, write.event_id, request, now, now, now))
                 history_rows.append((flow, user, now, "sent", description, outbox_id))
-        if outbox_rows:
-            db.executemany(
-                "INSERT INTO outbox (id, flow, user, event_id, request, next_attempt_at, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                outbox_rows,
-            )
-        if history_rows:
-            db.executemany(
-                "INSERT INTO history (flow, user, at, kind, text, outbox_id) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                history_rows,
-            )
+        insert_rows(
+            db,
+            "INSERT INTO outbox (id, flow, user, event_id, request, next_attempt_at, "
+            "created_at, updated_at)",
+            outbox_rows,
+        )
+        insert_rows(db, "INSERT INTO history (flow, user, at, kind, text, outbox_id)", history_rows)
         self._updates(batch)
 
     def _insert_events(self, batch: list[Write]) -> None:
@@ -377,12 +377,14 @@ class Writer:
         # Retries of tyntec are rare: insert all and let the unique key drop duplicates. When
         # fewer rows went in than were given, look up which ones did.
         assert self._db is not None
-        cursor = self._db.executemany(
+        inserted = insert_rows(
+            self._db,
             "INSERT INTO inbox (id, dedupe_key, kind, flow, user, payload, received_at, "
-            "processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+            "processed_at)",
             rows,
+            " ON CONFLICT (dedupe_key) DO NOTHING",
         )
-        if cursor.rowcount == len(rows):
+        if inserted == len(rows):
             return
         ids = [row[0] for row in rows]
         stored: set[int] = set()
@@ -397,20 +399,27 @@ class Writer:
     def _updates(self, batch: list[Write]) -> None:
         db = self._db
         assert db is not None
+        # The two of every event and every message, many rows a statement:
+        update_rows(
+            db,
+            "inbox",
+            "processed_at = v.column1, error = v.column2, attempts = attempts + 1",
+            "id = v.column3",
+            [(w.now, w.done[1], w.done[0]) for w in batch if w.done],
+        )
+        update_rows(
+            db,
+            "outbox",
+            "status = 'sent', message_id = v.column1, sent_at = v.column2, "
+            "updated_at = v.column2, attempts = attempts + 1, last_error = NULL",
+            "id = v.column3",
+            [(w.sent[1], w.now, w.sent[0]) for w in batch if w.sent],
+        )
+        # The rare ones:
         statements: list[tuple[str, list[tuple[Any, ...]]]] = [
-            (
-                "UPDATE inbox SET processed_at = ?, error = ?, attempts = attempts + 1 "
-                "WHERE id = ?",
-                [(w.now, w.done[1], w.done[0]) for w in batch if w.done],
-            ),
             (
                 "UPDATE inbox SET attempts = attempts + 1, error = ? WHERE id = ?",
                 [(w.postponed[1], w.postponed[0]) for w in batch if w.postponed],
-            ),
-            (
-                "UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, updated_at = ?, "
-                "attempts = attempts + 1, last_error = NULL WHERE id = ?",
-                [(w.sent[1], w.now, w.now, w.sent[0]) for w in batch if w.sent],
             ),
             (
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "

@@ -1,0 +1,60 @@
+"""Many rows per SQLite statement.
+
+``executemany`` steps its statement once per row, and Python's sqlite3 lets go of the GIL
+around every step and takes it back after: with a busy event loop in the same process, each
+taking back can wait for the loop's thread, so a commit of a hundred rows waited a hundred
+times. A statement of many rows (``VALUES (...), (...)``) steps once. Chunks are powers of
+two, so that a few distinct statements serve every batch size from the connection's
+statement cache.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["insert_rows", "update_rows"]
+
+#: The most rows in one statement (64 rows of 9 values stay far below SQLite's variable limit).
+LARGEST_CHUNK = 64
+
+
+def insert_rows(
+    db: sqlite3.Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = ""
+) -> int:
+    """``head`` + ``VALUES (?, ...), ...`` + ``tail`` over ``rows``; the rows inserted.
+
+    ``head`` is ``INSERT INTO table (columns)``; ``tail`` can be an ``ON CONFLICT`` clause."""
+    return _chunked(db, lambda values: f"{head} VALUES {values}{tail}", rows)
+
+
+def update_rows(
+    db: sqlite3.Connection, table: str, assignments: str, match: str,
+    rows: Sequence[tuple[Any, ...]],
+) -> int:  # fmt: skip
+    """``UPDATE table SET assignments FROM (VALUES ...) AS v WHERE match``; the rows updated.
+
+    In ``assignments`` and ``match``, ``v.column1`` is the first value of a row, and so on."""
+    return _chunked(
+        db, lambda values: f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
+        f"WHERE {match}", rows,
+    )  # fmt: skip
+
+
+def _chunked(
+    db: sqlite3.Connection, statement: Callable[[str], str], rows: Sequence[tuple[Any, ...]]
+) -> int:
+    if not rows:
+        return 0
+    row_marks = "(" + ", ".join("?" * len(rows[0])) + ")"
+    changed, start = 0, 0
+    while start < len(rows):
+        size = LARGEST_CHUNK
+        while size > len(rows) - start:
+            size //= 2
+        chunk = rows[start : start + size]
+        values = [value for row in chunk for value in row]
+        changed += db.execute(statement(", ".join([row_marks] * size)), values).rowcount
+        start += size
+    return changed
