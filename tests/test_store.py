@@ -12,7 +12,7 @@ import pytest
 from botkit.flow import Conversation
 from botkit.store import NewEvent, SQLiteStore
 from botkit.store._rows import insert_rows, update_rows
-from botkit.store._writes import StaleConversation
+from botkit.store._writes import StaleConversation, Write
 
 
 def event(number: int, user: str = "4917") -> NewEvent:
@@ -138,3 +138,22 @@ def test_many_rows_a_statement_insert_and_update_every_row(tmp_path: Path, count
     stored = db.execute("SELECT id, n FROM t WHERE name != 'new' ORDER BY id").fetchall()
     assert stored == [(i, i * 10) for i in range(count)]
     assert insert_rows(db, "INSERT INTO t (id, name, n)", []) == 0
+
+
+async def test_a_failed_write_nobody_waits_for_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        (accepted,) = await store.accept([event(1)], now=1.0)
+        assert accepted is not None
+        started = Conversation("support", "4917", state="welcome", version=1)
+        await store.finish_turn(accepted.id, started, [], now=2.0)
+        stale = Conversation("support", "4917", state="ask", version=3)
+        store.writer.enqueue(Write(now=3.0, conversation=stale, expected_version=2))
+        await store.mark_sent(1, "m-1", now=3.0)  # queued behind it; a reset waits for both
+        await store.reset(("support", "4917"))
+        assert "a queued write failed" in caplog.text
+        assert "changed since it was loaded" in caplog.text
+    finally:
+        await store.close()

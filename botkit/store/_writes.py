@@ -21,7 +21,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,18 +40,21 @@ class StaleConversation(Exception):
     """The conversation changed in the database since it was loaded (another process)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Write:
-    """One caller's rows, and the future that tells it they are committed."""
+    """One caller's rows, and the future that tells it they are committed.
+
+    Three are made for every event and one for every message sent: the fields that are
+    often empty default to empty tuples, not new lists."""
 
     now: float
-    events: list[NewEvent] = field(default_factory=list)
+    events: Sequence[NewEvent] = ()
     key: ConversationKey | None = None
     conversation: Conversation | None = None
     expected_version: int | None = None
-    outbox: list[dict[str, Any]] = field(default_factory=list)
+    outbox: Sequence[dict[str, Any]] = ()
     event_id: int | None = None
-    story: list[tuple[str, str]] = field(default_factory=list)
+    story: Sequence[tuple[str, str]] = ()
     done: tuple[int, str | None] | None = None
     postponed: tuple[int, str] | None = None
     sent: tuple[int, str] | None = None
@@ -62,15 +65,15 @@ class Write:
     # Rows made ready when the write is queued, on the event loop's thread, so that the
     # writer's thread spends its time in SQLite rather than in Python (where it would wait
     # for the loop's thread to let go of the GIL):
-    event_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    event_rows: Sequence[tuple[Any, ...]] = ()
     conversation_row: tuple[Any, ...] | None = None
-    outbox_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    outbox_rows: Sequence[tuple[Any, ...]] = ()
     # Filled by the commit (the thread records ids; the loop makes the objects):
     result: Any = None
-    event_ids: list[int | None] = field(default_factory=list)
+    event_ids: Sequence[int | None] = ()
     first_outbox_id: int = 0
-    accepted: list[InboxEvent | None] = field(default_factory=list)
-    queued: list[OutboxMessage] = field(default_factory=list)
+    accepted: list[InboxEvent | None] = field(init=False)  # set by finish()
+    queued: list[OutboxMessage] = field(init=False)
     future: asyncio.Future[Write] | None = None
 
     def prepare(self) -> None:
@@ -104,6 +107,7 @@ class Write:
             else None
             for i, e in zip(self.event_ids, self.events, strict=True)
         ]
+        self.queued = []
         conversation = self.conversation
         if conversation is not None and self.outbox:
             flow, user, now = conversation.flow, conversation.user, self.now
@@ -156,9 +160,7 @@ class Writer:
         """Queue a write without waiting for its commit (it commits with the next batch);
         a failure is logged."""
         write.prepare()
-        write.future = asyncio.get_running_loop().create_future()
-        write.future.add_done_callback(_log_failure)
-        self._queue.put(write)
+        self._queue.put(write)  # no future: one for every message sent costs a callback each
 
     async def exclusive(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``work`` (in the writer's thread) in a transaction of its own, after the
@@ -286,7 +288,11 @@ class Writer:
     @staticmethod
     def _settle_all(batch: list[Write], errors: list[Exception | None]) -> None:
         for write, error in zip(batch, errors, strict=True):
-            if write.future is None or write.future.done():
+            if write.future is None:  # enqueued: nobody waits
+                if error is not None:
+                    log.error("a queued write failed: %s", error)
+                continue
+            if write.future.done():
                 continue
             if error is None:
                 write.finish()
@@ -367,9 +373,9 @@ class Writer:
     def _insert_events(self, batch: list[Write]) -> None:
         rows: list[tuple[Any, ...]] = []
         for write in batch:
-            write.event_ids = []
+            write.event_ids = ids = []
             for row in write.event_rows:
-                write.event_ids.append(self._next_inbox)
+                ids.append(self._next_inbox)
                 rows.append((self._next_inbox, *row))
                 self._next_inbox += 1
         if not rows:
@@ -446,8 +452,3 @@ class Writer:
 
 def _as_exception(error: BaseException) -> Exception:
     return error if isinstance(error, Exception) else RuntimeError(repr(error))
-
-
-def _log_failure(future: asyncio.Future[Write]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("a queued write failed: %s", future.exception())

@@ -28,7 +28,7 @@ ConversationKey = tuple[str, str]
 """``(flow, user)``: who a conversation is with, in which flow."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to accept into the inbox.
 
@@ -45,7 +45,7 @@ class NewEvent:
     """The payload already read into its model, kept in memory only (saves a second read)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InboxEvent:
     """An accepted event waiting for (or done with) processing."""
 
@@ -59,7 +59,7 @@ class InboxEvent:
     parsed: Any = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutboxMessage:
     """A message to send (or sent): the request, and what tyntec said of it.
 
@@ -80,7 +80,7 @@ class OutboxMessage:
     """The last delivery status tyntec reported: delivered, seen, failed ..."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One line of a conversation's story.
 
@@ -94,7 +94,7 @@ class HistoryEntry:
     status: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoreStats:
     conversations: int
     active_conversations: int
