@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from botkit.flow import Conversation
-from botkit.store import NewEvent, SQLiteStore
+from botkit.store import NewEvent, SQLiteStore, _rows
 from botkit.store._rows import insert_rows, update_rows
 from botkit.store._writes import StaleConversation, Write
 
@@ -123,8 +123,12 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         await open_store(path)
 
 
+@pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "old-sqlite"])
 @pytest.mark.parametrize("count", [1, 3, 64, 100, 131])
-def test_many_rows_a_statement_insert_and_update_every_row(tmp_path: Path, count: int) -> None:
+def test_many_rows_a_statement_insert_and_update_every_row(
+    tmp_path: Path, count: int, update_from: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_rows, "UPDATE_FROM", update_from)
     db = sqlite3.connect(tmp_path / "rows.db", isolation_level=None)
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, n INTEGER)")
     rows = [(i, f"row{i}", 0) for i in range(count)]

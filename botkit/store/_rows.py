@@ -10,6 +10,7 @@ statement cache.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +19,9 @@ __all__ = ["insert_rows", "update_rows"]
 
 #: The most rows in one statement (64 rows of 9 values stay far below SQLite's variable limit).
 LARGEST_CHUNK = 64
+
+#: ``UPDATE ... FROM`` came with SQLite 3.33 (2020); older ones update a row a step.
+UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
 
 
 def insert_rows(
@@ -36,6 +40,10 @@ def update_rows(
     """``UPDATE table SET assignments FROM (VALUES ...) AS v WHERE match``; the rows updated.
 
     In ``assignments`` and ``match``, ``v.column1`` is the first value of a row, and so on."""
+    if not UPDATE_FROM:
+        numbered = re.compile(r"\bv\.column(\d+)\b")  # v.column3 -> ?3, one row a step
+        sql = numbered.sub(r"?\1", f"UPDATE {table} SET {assignments} WHERE {match}")
+        return db.executemany(sql, rows).rowcount if rows else 0
     return _chunked(
         db, lambda values: f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
         f"WHERE {match}", rows,
