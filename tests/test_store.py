@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,36 @@ async def test_resets_run_in_order_with_the_writes_before_them(tmp_path: Path) -
         )
         assert existed is True  # the turn queued first and committed first
         assert await store.load(("support", "4917")) is None
+    finally:
+        await store.close()
+
+
+async def test_a_long_exclusive_work_leaves_the_loop_free_and_writes_wait_for_it(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+
+        def slow_count(db: sqlite3.Connection) -> int:
+            time.sleep(0.3)  # a long prune, say: it runs in a worker thread
+            return int(db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0])
+
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        counted = asyncio.ensure_future(store.writer.exclusive(slow_count))
+        await asyncio.sleep(0)  # the exclusive work is queued first
+        (accepted,) = await store.accept([event(1)], now=1.0)
+        ticker.cancel()
+        assert await counted == 0  # it ran before the write queued after it
+        assert accepted is not None
+        assert ticks >= 10  # the loop went on while the work ran
     finally:
         await store.close()
 
