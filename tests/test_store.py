@@ -4,8 +4,10 @@ pending work surviving a reopen."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -121,7 +123,7 @@ async def test_a_long_exclusive_work_leaves_the_loop_free_and_writes_wait_for_it
     try:
 
         def slow_count(db: sqlite3.Connection) -> int:
-            time.sleep(0.3)  # a long prune, say: it runs in a worker thread
+            time.sleep(0.3)  # a long prune, say: it runs off the event loop's thread
             return int(db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0])
 
         ticks = 0
@@ -154,13 +156,19 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         await open_store(path)
 
 
+@pytest.fixture
+def rows_db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    with contextlib.closing(sqlite3.connect(tmp_path / "rows.db", isolation_level=None)) as db:
+        yield db
+
+
 @pytest.mark.parametrize("update_from", [True, False], ids=["update-from", "old-sqlite"])
 @pytest.mark.parametrize("count", [1, 3, 64, 100, 131])
 def test_many_rows_a_statement_insert_and_update_every_row(
-    tmp_path: Path, count: int, update_from: bool, monkeypatch: pytest.MonkeyPatch
+    rows_db: sqlite3.Connection, count: int, update_from: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_rows, "UPDATE_FROM", update_from)
-    db = sqlite3.connect(tmp_path / "rows.db", isolation_level=None)
+    db = rows_db
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, n INTEGER)")
     rows = [(i, f"row{i}", 0) for i in range(count)]
     assert insert_rows(db, "INSERT INTO t (id, name, n)", rows) == count
