@@ -350,7 +350,8 @@ async def main(arguments: argparse.Namespace) -> int:
         return [f"49{run:03d}{n:07d}" for n in range(count)]
 
     async def one(subject: Subject, port: int, concurrency: int) -> Result:
-        result = await measure(subject, fake, port, users(arguments.users), concurrency,
+        count = arguments.floor_users if subject.name == "floor" else arguments.users
+        result = await measure(subject, fake, port, users(count), concurrency,
                                users(arguments.warmup))  # fmt: skip
         print(result.row(), flush=True)
         if arguments.threads:
@@ -432,9 +433,10 @@ async def main(arguments: argparse.Namespace) -> int:
         )
         print(f"peak RSS with {big[0].label}: {max(r.rss for r in big):.0f} MB")
     failed = False
-    expected = len(TEXTS) * arguments.users
     everything = [r for measured in [*rounds.values(), *scale.values()] for r in measured]
     for result in everything:
+        users_measured = arguments.floor_users if result.subject == "floor" else arguments.users
+        expected = len(TEXTS) * users_measured
         if result.events != expected:
             print(
                 f"{result.label or result.subject}: {result.events} of {expected} events answered"
@@ -449,6 +451,10 @@ def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a few hundred events (for CI)")
     parser.add_argument("--users", type=int, default=1500, help="users per measurement")
+    parser.add_argument("--floor-users", type=int,
+                        help="users per measurement of the floor (default: 3 times --users, so "
+                        "that the floor, about three times as fast, is measured for about as "
+                        "long as botkit and sees the machine's speed swings alike)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=100, help="users before measuring")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--stored", type=int, nargs="*", default=[1_000, 1_000_000],
@@ -467,6 +473,8 @@ def options() -> argparse.Namespace:
     if arguments.smoke:
         arguments.users, arguments.warmup, arguments.rounds = 60, 10, 1
         arguments.concurrency, arguments.stored = [16], [1_000, 20_000]
+    if arguments.floor_users is None:
+        arguments.floor_users = 3 * arguments.users
     return arguments
 
 
