@@ -22,6 +22,7 @@ LARGEST_CHUNK = 64
 
 #: ``UPDATE ... FROM`` came with SQLite 3.33 (2020); older ones update a row a step.
 UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
+_VALUE_COLUMN = re.compile(r"\bv\.column(\d+)\b")  # v.column3 -> ?3 for a row a step
 
 
 def insert_rows(
@@ -41,8 +42,7 @@ def update_rows(
 
     In ``assignments`` and ``match``, ``v.column1`` is the first value of a row, and so on."""
     if not UPDATE_FROM:
-        numbered = re.compile(r"\bv\.column(\d+)\b")  # v.column3 -> ?3, one row a step
-        sql = numbered.sub(r"?\1", f"UPDATE {table} SET {assignments} WHERE {match}")
+        sql = _VALUE_COLUMN.sub(r"?\1", f"UPDATE {table} SET {assignments} WHERE {match}")
         return db.executemany(sql, rows).rowcount if rows else 0
     return _chunked(
         db, lambda values: f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
