@@ -10,6 +10,7 @@ import click
 from ..chat import render_message
 from ..remote import RemoteBot, RemoteError
 from ..tyntec import TyntecClient, TyntecError
+from ._options import remote_bot_options, tyntec_client
 
 __all__ = ["echo_chat"]
 
@@ -17,23 +18,14 @@ __all__ = ["echo_chat"]
 @click.command("echo-chat")
 @click.option("--bot", "bot_url", required=True, help="The deployed bot's URL.")
 @click.option("--as", "number", required=True, help="The pseudo user's number.")
-@click.option("--api-key", envvar="TYNTEC_API_KEY", help="tyntec API key.")
-@click.option("--api-url", envvar="TYNTEC_API_URL", help="tyntec's API root.")
-@click.option(
-    "--account", envvar="BOTKIT_ECHO_ACCOUNT", default="botkit-echo", show_default=True,
-    help="The bot's tyntecEcho account (the echo's receiver).",
-)  # fmt: skip
-@click.option("--token", envvar="BOTKIT_API_TOKEN", help="The bot's operator --api-token.")
+@remote_bot_options()
 def echo_chat(
     bot_url: str, number: str, api_key: str | None, api_url: str | None, account: str,
     token: str | None,
 ) -> None:  # fmt: skip
     """Each line you type goes through tyntec on tyntecEcho (replyBack), reaches the bot's
     webhook as a message from NUMBER, and the bot's answers are shown as they come."""
-    try:
-        api = TyntecClient(api_key, base_url=api_url)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    api = tyntec_client(api_key, api_url)
     try:
         asyncio.run(_run(bot_url, api, number=number, account=account, token=token))
     except (RemoteError, TyntecError) as exc:

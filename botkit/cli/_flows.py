@@ -12,6 +12,7 @@ from ..flow import FlowError, check_flow, load_flow
 from ..flow.graph import GraphvizMissing, dot, mermaid, render_graphviz
 from ..server.reload import flow_files
 from ..testing.flowtests import RemoteTarget, collect_flow_tests, discover_flow_tests
+from ._options import remote_bot_options
 
 __all__ = ["graph", "test", "validate"]
 
@@ -83,13 +84,7 @@ def graph(flow_path: str, output_format: str, output: str | None) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("-v", "--verbose", is_flag=True, help="Show each test's conversation.")
 @click.option("--remote", "bot_url", help="Test a deployed bot at this URL, through tyntec.")
-@click.option("--token", envvar="BOTKIT_API_TOKEN", help="The bot's operator --api-token.")
-@click.option("--api-key", envvar="TYNTEC_API_KEY", help="tyntec API key (remote runs).")
-@click.option("--api-url", envvar="TYNTEC_API_URL", help="tyntec's API root (remote runs).")
-@click.option(
-    "--account", envvar="BOTKIT_ECHO_ACCOUNT", default="botkit-echo", show_default=True,
-    help="The bot's tyntecEcho account (remote runs).",
-)  # fmt: skip
+@remote_bot_options(" (remote runs)")
 def test(
     paths: tuple[str, ...], verbose: bool, bot_url: str | None, token: str | None,
     api_key: str | None, api_url: str | None, account: str,

@@ -12,7 +12,8 @@ import aiohttp
 import click
 import pydantic
 
-from ..tyntec import TyntecClient, TyntecError, messages
+from ..tyntec import TyntecError, messages
+from ._options import api_options, tyntec_client
 
 __all__ = ["otp", "send", "start"]
 
@@ -76,25 +77,6 @@ async def _post(url: str, body: dict[str, Any], token: str | None) -> tuple[int,
         raise click.ClickException(f"cannot reach the server at {url}: {exc}") from None
 
 
-def _client(api_key: str | None, api_url: str | None) -> TyntecClient:
-    try:
-        return TyntecClient(api_key, base_url=api_url)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-_API_OPTIONS = [
-    click.option("--api-key", envvar="TYNTEC_API_KEY", help="tyntec API key."),
-    click.option("--api-url", envvar="TYNTEC_API_URL", help="tyntec's API root."),
-]
-
-
-def _with_api(command: Any) -> Any:
-    for option in reversed(_API_OPTIONS):
-        command = option(command)
-    return command
-
-
 @click.command()
 @click.option("--to", "to", required=True, help="The recipient, like +491701234567.")
 @click.option(
@@ -113,7 +95,7 @@ def _with_api(command: Any) -> Any:
 @click.option("--location", help="Send a location: LAT,LON.")
 @click.option("--name", help="The location's name.")
 @click.option("--sms-text", help="The text SMS gets when the chain falls back to it.")
-@_with_api
+@api_options()
 def send(
     to: str, channels: tuple[str, ...], senders: tuple[str, ...], text: str | None,
     media_url: str | None, kind: str, caption: str | None, template: str | None,
@@ -150,7 +132,7 @@ def send(
         raise click.UsageError(str(exc)) from None
 
     async def run() -> str:
-        async with _client(api_key, api_url) as api:
+        async with tyntec_client(api_key, api_url) as api:
             return (await api.chat.send(request)).message_id
 
     click.echo(f"sent: {_call(run)}")
@@ -197,7 +179,7 @@ def otp() -> None:
 )
 @click.option("--language", help="The language template (ISO 639-1).")
 @click.option("--application", help="The 2FA application id.")
-@_with_api
+@api_options()
 def otp_send(
     number: str, via: str, language: str | None, application: str | None,
     api_key: str | None, api_url: str | None,
@@ -205,7 +187,7 @@ def otp_send(
     """Send a code to NUMBER; prints the OTP id that `botkit otp check` takes."""
 
     async def run() -> Any:
-        async with _client(api_key, api_url) as api:
+        async with tyntec_client(api_key, api_url) as api:
             method = cast(Literal["sms", "voice", "auto"], via)
             return await api.two_factor.otp.send(
                 number, via=method, language=language, application_id=application
@@ -218,12 +200,12 @@ def otp_send(
 @otp.command("check")
 @click.argument("otp_id")
 @click.argument("code")
-@_with_api
+@api_options()
 def otp_check(otp_id: str, code: str, api_key: str | None, api_url: str | None) -> None:
     """Check CODE for OTP_ID; exits 1 unless it is valid."""
 
     async def run() -> Any:
-        async with _client(api_key, api_url) as api:
+        async with tyntec_client(api_key, api_url) as api:
             return await api.two_factor.otp.check(otp_id, code)
 
     check = _call(run)

@@ -12,6 +12,7 @@ from ..flow import FlowError
 from ..server.routing import RoutingError
 from ..server.runner import ServeOptions, event_loop_factory
 from ..server.runner import serve as run_server
+from ._options import api_options
 
 __all__ = ["serve"]
 
@@ -24,8 +25,7 @@ __all__ = ["serve"]
     "--db", default="botkit.db", show_default=True, type=click.Path(path_type=Path),
     envvar="BOTKIT_DB", help="The SQLite database (conversations, inbox, outbox).",
 )  # fmt: skip
-@click.option("--api-url", envvar="TYNTEC_API_URL", help="tyntec's API root.")
-@click.option("--api-key", envvar="TYNTEC_API_KEY", help="tyntec API key.")
+@api_options()
 @click.option(
     "--webhook-token", envvar="BOTKIT_WEBHOOK_TOKEN",
     help="Require this token (?token= or Authorization: Bearer) on the webhooks.",
