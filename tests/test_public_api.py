@@ -11,6 +11,8 @@ PACKAGES = [
     "botkit.tyntec",
     "botkit.tyntec.models",
     "botkit.sandbox",
+    "botkit.server",
+    "botkit.store",
     "botkit.testing",
 ]
 

@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -188,3 +190,15 @@ async def test_a_child_that_cannot_start_is_retried_less_and_less_often(
         if "starting a new one" in record.getMessage()
     ]
     assert delays[:4] == ["0.1s", "0.2s", "0.4s", "0.8s"]
+
+
+def test_the_sending_process_loads_no_flow_engine() -> None:
+    """The child needs the client and the outbox record, not the flow engine (Jinja,
+    transitions, YAML), the store or the server: each would cost it memory for nothing."""
+    code = "import sys, botkit.server.send_worker; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "botkit.server.sender" in loaded  # the import did happen
+    heavy = {"botkit.flow", "botkit.store.sqlite", "botkit.server.app", "jinja2", "transitions"}
+    assert heavy.isdisjoint(loaded), sorted(heavy.intersection(loaded))

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from ..flow import FlowError
+from ..server._loop import event_loop_factory
 from ..server.routing import RoutingError
-from ..server.runner import ServeOptions, event_loop_factory
+from ..server.runner import ServeOptions
 from ..server.runner import serve as run_server
 from ._options import api_options
 

@@ -1,6 +1,30 @@
-"""The webhook server: tyntec's notifications in, conversations run, replies out."""
+"""The webhook server: tyntec's notifications in, conversations run, replies out.
 
-from .app import DEFAULT_MAX_BODY, BotServer, Sending
-from .routing import Router, RoutingError
+What is exported here is imported on first use: the sending process
+(:mod:`.send_worker`) lives in this package and should not load the whole server.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import DEFAULT_MAX_BODY, BotServer, Sending
+    from .routing import Router, RoutingError
 
 __all__ = ["DEFAULT_MAX_BODY", "BotServer", "Router", "RoutingError", "Sending"]
+
+_ON_FIRST_USE = {
+    "DEFAULT_MAX_BODY": ".app",
+    "BotServer": ".app",
+    "Sending": ".app",
+    "Router": ".routing",
+    "RoutingError": ".routing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(_ON_FIRST_USE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,19 +48,6 @@ class ServeOptions:
     retention_days: float | None = None
     reload: bool = False
     api_token: str | None = None
-
-
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when it is installed (``pip install botkit[speed]``), else
-    asyncio's own. ``BOTKIT_EVENT_LOOP=asyncio`` keeps asyncio's."""
-    if os.environ.get("BOTKIT_EVENT_LOOP", "").lower() == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 def find_flows(paths: list[Path]) -> list[Flow]:

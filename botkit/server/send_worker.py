@@ -20,8 +20,8 @@ import sys
 from .._logging import setup_logging
 from ..store import OutboxMessage
 from ..tyntec import RetryPolicy, TyntecClient
+from ._loop import event_loop_factory
 from ._send_wire import LINE_LIMIT, Lines, decode, message_from_wire
-from .runner import event_loop_factory
 from .sender import Sender
 
 __all__ = ["PipeLedger", "main"]

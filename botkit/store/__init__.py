@@ -1,4 +1,13 @@
-"""Where the server keeps conversations, inbound events and outbound messages."""
+"""Where the server keeps conversations, inbound events and outbound messages.
+
+The SQLite store is imported on first use: it loads the flow engine (and with it Jinja,
+transitions and YAML), which the sending process, needing only the records, does without.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     ConversationKey,
@@ -9,7 +18,9 @@ from .base import (
     Store,
     StoreStats,
 )
-from .sqlite import Durability, SQLiteStore, StaleConversation
+
+if TYPE_CHECKING:
+    from .sqlite import Durability, SQLiteStore, StaleConversation
 
 __all__ = [
     "ConversationKey",
@@ -23,3 +34,11 @@ __all__ = [
     "Store",
     "StoreStats",
 ]
+
+_ON_FIRST_USE = {"Durability": ".sqlite", "SQLiteStore": ".sqlite", "StaleConversation": ".sqlite"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(_ON_FIRST_USE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..flow import Conversation
+if TYPE_CHECKING:  # the flow engine is not loaded for these records (see __init__)
+    from ..flow import Conversation
 
 __all__ = [
     "ConversationKey",
