@@ -28,6 +28,7 @@ class ServeProcess:
     """One ``botkit serve`` process at a time, restartable on the same database."""
 
     def __init__(self, flow: Path, db: Path, port: int, sandbox_url: str, *extra: str) -> None:
+        self.flow, self.db, self.port, self.api_url = flow, db, port, sandbox_url
         self.args = [
             sys.executable, "-m", "botkit", "serve", str(flow), "--port", str(port),
             "--db", str(db), "--api-url", sandbox_url, "--api-key", "sandbox",
@@ -165,6 +166,31 @@ async def test_a_timeout_fires_after_the_process_was_killed(stack: Any, tmp_path
     await asyncio.sleep(2.5)  # the deadline passes while nothing runs
     await bot.start()
     await eventually(lambda: texts_to(sandbox) == ["Say something", "Still there?"])
+
+
+async def test_a_second_server_on_the_same_database_refuses_to_start(stack: Any) -> None:
+    sandbox, first = await stack(ROOT / "flows" / "echo.yaml")
+    assert first.process is not None
+    # The same database and port: the lock is checked before anything binds.
+    second = ServeProcess(first.flow, first.db, first.port, first.api_url)
+    refused = await asyncio.create_subprocess_exec(
+        *second.args, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, error = await asyncio.wait_for(refused.communicate(), timeout=30)
+    assert refused.returncode == 1
+    assert f"served by another botkit server (pid {first.process.pid})" in error.decode()
+    # The first one goes on serving, and answers.
+    await sandbox.user_says(USER, text="hi", to=BOT)
+    await eventually(lambda: len(texts_to(sandbox)) == 1)
+    # kill -9 leaves no stale lock: the next server starts at once.
+    await first.stop(signal.SIGKILL)
+    await second.start()
+    try:
+        await sandbox.user_says(USER, text="again", to=BOT)
+        await eventually(lambda: texts_to(sandbox)[-1] == "again")
+    finally:
+        assert await second.stop() == 0
 
 
 async def test_the_readme_command_serves_a_bot_on_the_embedded_sandbox(

@@ -11,7 +11,7 @@ import click
 from ..flow import FlowError
 from ..server._loop import event_loop_factory
 from ..server.routing import RoutingError
-from ..server.runner import ServeOptions
+from ..server.runner import DatabaseInUse, ServeOptions
 from ..server.runner import serve as run_server
 from ._options import api_options
 
@@ -94,5 +94,5 @@ def serve(
     try:
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             runner.run(run_server(options))
-    except (FlowError, RoutingError, ValueError) as exc:
+    except (FlowError, RoutingError, ValueError, DatabaseInUse) as exc:
         raise click.ClickException(str(exc)) from None

@@ -20,10 +20,11 @@ from ..flow import Flow, load_flow
 from ..sandbox import DEFAULT_API_KEY, Sandbox
 from ..store import Durability, SQLiteStore
 from ..tyntec import TyntecClient
+from ._db_lock import DatabaseInUse, DatabaseLock
 from .app import DEFAULT_MAX_BODY, BotServer, Sending
 from .reload import flow_files
 
-__all__ = ["ServeOptions", "find_flows", "serve"]
+__all__ = ["DatabaseInUse", "ServeOptions", "find_flows", "serve"]
 
 log = logging.getLogger("botkit.server")
 
@@ -60,9 +61,14 @@ def find_flows(paths: list[Path]) -> list[Flow]:
 
 
 async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM, SIGINT or ``stop`` is set."""
+    """Run until SIGTERM, SIGINT or ``stop`` is set. Raises :class:`DatabaseInUse` when
+    another server holds the database (see :mod:`._db_lock`)."""
     flows = find_flows(options.flows)
-    stop = stop or asyncio.Event()
+    with DatabaseLock(options.db):
+        await _serve(options, flows, stop or asyncio.Event())
+
+
+async def _serve(options: ServeOptions, flows: list[Flow], stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

@@ -5,7 +5,8 @@ of its own: what queues while a commit runs goes into the next one, so many even
 transaction and its sync to disk. Reads use a second connection (aiosqlite), which WAL lets
 read committed data while the writer works. Hot conversations are cached in memory,
 bounded; the database stays the truth (the cache is filled from it and updated only after a
-commit). Run one server process per database file.
+commit). Run one server process per database file (``botkit serve`` makes sure of it: see
+:mod:`botkit.server._db_lock`).
 """
 
 from __future__ import annotations
