@@ -56,6 +56,9 @@ class BotServer:
 
     >>> server = BotServer(flows, store, api, webhook_token="s3cret")  # doctest: +SKIP
     >>> web.run_app(server.app())  # doctest: +SKIP
+
+    Keep aiohttp's default ``handler_cancellation=False``: a webhook handler cancelled while
+    its event commits leaves the event stored but unprocessed until the next start.
     """
 
     def __init__(
