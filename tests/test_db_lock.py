@@ -19,7 +19,15 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> N
     with DatabaseLock(database), pytest.raises(DatabaseInUse, match=refused):
         DatabaseLock(database).acquire()
     with DatabaseLock(database) as again:  # released: free to take
-        assert again.path == tmp_path / "bot.db.lock"
+        assert again.path == (tmp_path / "bot.db.lock").resolve()
+
+
+def test_a_symlink_to_the_database_shares_its_lock(tmp_path: Path) -> None:
+    database = tmp_path / "bot.db"
+    database.touch()
+    (tmp_path / "link.db").symlink_to(database)
+    with DatabaseLock(database), pytest.raises(DatabaseInUse, match=r"link\.db is served"):
+        DatabaseLock(tmp_path / "link.db").acquire()
 
 
 def test_other_databases_are_not_locked(tmp_path: Path) -> None:

@@ -37,7 +37,8 @@ class DatabaseLock:
 
     def __init__(self, database: str | Path) -> None:
         self.database = Path(database)
-        self.path = self.database.with_name(self.database.name + ".lock")
+        real = self.database.resolve()  # two names of one file (a symlink) share one lock
+        self.path = real.with_name(real.name + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
