@@ -3,8 +3,10 @@ tyntec. Each guarantee of the server has its test here or in test_serve_e2e.py."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import textwrap
 import time
 from pathlib import Path
@@ -335,8 +337,9 @@ def test_routing_by_account(tmp_path: Path) -> None:
 
 
 async def test_conversations_command_lists_shows_and_resets(
-    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
-) -> None:
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
     import asyncio
     import sys
 
@@ -371,6 +374,40 @@ async def test_conversations_command_lists_shows_and_resets(
     await restored.close()
     assert f"reset 1 conversation(s) with {USER}" in await botkit("reset", USER)
     assert "0 conversation(s)" in await botkit("list")
+    # The running server had the conversation cached: its next message starts anew all the
+    # same, at once (not after a further message or a restart).
+    await bot.post(mo_message("1"))
+    await eventually(lambda: len(texts_to(stand_in)) == 3)
+    assert texts_to(stand_in)[-1] == texts_to(stand_in)[0]  # the greeting again
+    assert "changed in the database since it was loaded" in caplog.text  # seen, run again
+    assert "the store failed" not in caplog.text  # not left for a later try
+
+
+async def test_a_turn_the_store_refuses_is_tried_again_without_a_new_message(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    stand_in, _ = bot_sandbox
+    bot = await start_bot()
+    bot.server.processor.retry_delays = (0.2,)
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: len(texts_to(stand_in)) == 1)
+
+    def database(statement: str) -> None:
+        with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as connection:
+            connection.execute(statement)
+
+    # The database refuses the next turn (a trigger stands in for a full disk).
+    database("CREATE TRIGGER refuse BEFORE UPDATE ON conversations "
+             "BEGIN SELECT RAISE(ABORT, 'disk full'); END")  # fmt: skip
+    status, _ = await bot.post(mo_message("1"))
+    assert status == 200  # the event itself was stored
+    await eventually(lambda: "the store failed" in caplog.text)
+    assert len(texts_to(stand_in)) == 1  # nothing sent for a turn that was not stored
+    database("DROP TRIGGER refuse")
+    # Tried again on its own: the user does not have to write again.
+    await eventually(lambda: len(texts_to(stand_in)) == 2)
+    assert texts_to(stand_in)[-1] == "What's your order number? (6 digits)"
 
 
 async def test_retention_forgets_old_history_but_not_conversations(

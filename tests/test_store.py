@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from botkit.flow import Conversation
-from botkit.store import NewEvent, SQLiteStore, _rows
+from botkit.store import NewEvent, SQLiteStore, StaleConversation, _rows
 from botkit.store._rows import insert_rows, update_rows
-from botkit.store._writes import StaleConversation, Write
+from botkit.store._writes import Write
 
 
 def event(number: int, user: str = "4917") -> NewEvent:
@@ -79,6 +79,30 @@ async def test_a_stale_turn_fails_alone_and_its_batch_commits(tmp_path: Path) ->
         assert (await store.load(("support", "491"))) == started
         assert [c.state for c in await store.conversations(user="492")] == ["welcome"]
         assert [m.user for m in await store.pending_outbox()] == ["492"]
+    finally:
+        await store.close()
+
+
+async def test_a_conversation_created_elsewhere_meanwhile_makes_the_turn_stale(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        (accepted,) = await store.accept([event(1)], now=1.0)
+        assert accepted is not None
+        assert await store.load(("support", "491")) is None
+        # Another process starts the same conversation between the look-up and the commit.
+        elsewhere = await open_store(tmp_path / "bot.db")
+        (other,) = await elsewhere.accept([event(2)], now=1.0)
+        assert other is not None
+        theirs = Conversation("support", "491", state="ask", version=1)
+        await elsewhere.finish_turn(other.id, theirs, [], now=2.0)
+        await elsewhere.close()
+        ours = Conversation("support", "491", state="welcome", version=1)
+        with pytest.raises(StaleConversation):
+            await store.finish_turn(accepted.id, ours, [], now=3.0)
+        assert [c.state for c in await store.conversations(user="491")] == ["ask"]
+        assert [e.id for e in await store.pending_events()] == [accepted.id]  # not done
     finally:
         await store.close()
 
@@ -197,6 +221,6 @@ async def test_a_failed_write_nobody_waits_for_is_logged(
         await store.mark_sent(1, "m-1", now=3.0)  # queued behind it; a reset waits for both
         await store.reset(("support", "4917"))
         assert "a queued write failed" in caplog.text
-        assert "changed since it was loaded" in caplog.text
+        assert "changed in the database since it was loaded" in caplog.text
     finally:
         await store.close()

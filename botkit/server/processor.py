@@ -24,7 +24,7 @@ from ..flow import (
     delivery_update,
 )
 from ..flow.outgoing import describe
-from ..store import ConversationKey, InboxEvent, OutboxMessage, Store
+from ..store import ConversationKey, InboxEvent, OutboxMessage, StaleConversation, Store
 from ..tyntec.models import InboundMessage, MessageStatus, MoMessage, parse_event
 from ._keyed import KeyedWorkers
 from .metrics import Metrics
@@ -65,6 +65,7 @@ class Processor:
         # Accepted events waiting for their turn, per conversation. The database holds them
         # too; these queues only save reading them back (a restart refills them from it).
         self._queues: dict[ConversationKey, deque[InboxEvent]] = {}
+        self._store_failures: dict[ConversationKey, int] = {}  # in a row, for the backoff
 
     async def start(self) -> None:
         """Process what was accepted but not processed before the last stop (or crash)."""
@@ -102,12 +103,25 @@ class Processor:
     async def _drain(self, key: ConversationKey) -> None:
         queue = self._queues.get(key)
         while queue:
-            if not await self._process(queue[0]):
+            try:
+                done = await self._process(queue[0])
+            except Exception:
+                # The store failed before the turn was stored (a full disk, say). The event
+                # stays first, and is tried again later, not only when the user next writes.
+                failures = self._store_failures.get(key, 0)
+                delay = self.retry_delays[min(failures, len(self.retry_delays) - 1)]
+                self._store_failures[key] = failures + 1
+                log.exception("%s %s: the store failed; trying the event again in %gs",
+                              *key, delay)  # fmt: skip
+                asyncio.get_running_loop().call_later(delay, self.notify, key)
+                return
+            self._store_failures.pop(key, None)
+            if not done:
                 return  # postponed: it stays first, and a timer pokes the key again later
             queue.popleft()
         self._queues.pop(key, None)
 
-    async def _process(self, event: InboxEvent) -> bool:
+    async def _process(self, event: InboxEvent, *, again: bool = False) -> bool:
         key = (event.flow, event.user)
         if event.flow not in self.engine.flows:
             await self.store.finish_turn(
@@ -137,15 +151,27 @@ class Processor:
         story = _story(event, outcome.handled or bool(outbox) or bool(outcome.transitions))
         story += [("move", f"{a or '(start)'} -> {b}") for a, b in outcome.transitions]
         story += [("note", note) for note in outcome.notes]
-        queued = await self.store.finish_turn(
-            event.id,
-            outcome.conversation,
-            outbox,
-            now=self.clock(),
-            expected_version=stored.version if stored else None,
-            story=story,
-            key=key,
-        )
+        try:
+            queued = await self.store.finish_turn(
+                event.id,
+                outcome.conversation,
+                outbox,
+                now=self.clock(),
+                expected_version=stored.version if stored else None,
+                story=story,
+                key=key,
+            )
+        except StaleConversation as error:
+            if again:
+                raise
+            # Changed outside this server since it was cached (`botkit conversations reset`):
+            # nothing of this turn was written or sent. Run the event on what is stored now;
+            # an action the flow called runs a second time.
+            log.warning(
+                "%s %s: %s; running event %d again", event.flow, event.user, error, event.id,
+                extra=_context(event, stored.state if stored else None),
+            )  # fmt: skip
+            return await self._process(event, again=True)
         self.metrics.count("botkit_events_processed_total", outcome="ok")
         self.metrics.observe_latency(max(0.0, self.clock() - event.received_at))
         moves = " ".join(f"{a}->{b}" for a, b in outcome.transitions)
@@ -154,7 +180,10 @@ class Processor:
             event.flow, event.user, event.kind, f" ({moves})" if moves else "", len(queued),
             extra=_context(event, outcome.conversation.state),
         )  # fmt: skip
-        await self.on_turn(outcome.conversation, queued)
+        try:
+            await self.on_turn(outcome.conversation, queued)
+        except Exception:  # the turn is stored and must not run again; its messages are too
+            log.exception("%s %s: handing on what event %d queued failed", *key, event.id)
         self._resolve(
             event,
             lambda: TurnResult(outcome.conversation, [describe(r) for r in outbox], None),

@@ -15,12 +15,13 @@ from .base import (
     InboxEvent,
     NewEvent,
     OutboxMessage,
+    StaleConversation,
     Store,
     StoreStats,
 )
 
 if TYPE_CHECKING:
-    from .sqlite import Durability, SQLiteStore, StaleConversation
+    from .sqlite import Durability, SQLiteStore
 
 __all__ = [
     "ConversationKey",
@@ -35,7 +36,7 @@ __all__ = [
     "StoreStats",
 ]
 
-_ON_FIRST_USE = {"Durability": ".sqlite", "SQLiteStore": ".sqlite", "StaleConversation": ".sqlite"}
+_ON_FIRST_USE = {"Durability": ".sqlite", "SQLiteStore": ".sqlite"}
 
 
 def __getattr__(name: str) -> Any:

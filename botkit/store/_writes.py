@@ -29,15 +29,11 @@ from .._json import dumps
 from ..flow import Conversation
 from ..flow.outgoing import describe
 from ._rows import insert_rows, update_rows
-from .base import ConversationKey, InboxEvent, NewEvent, OutboxMessage
+from .base import ConversationKey, InboxEvent, NewEvent, OutboxMessage, StaleConversation
 
 __all__ = ["Write", "Writer"]
 
 log = logging.getLogger("botkit.store")
-
-
-class StaleConversation(Exception):
-    """The conversation changed in the database since it was loaded (another process)."""
 
 
 @dataclass(slots=True)
@@ -326,12 +322,17 @@ class Writer:
                 new.append(row)
             else:
                 changed.append((*row, write.expected_version))
-        insert_rows(
+        inserted = insert_rows(
             db,
             "INSERT INTO conversations (state, ended, version, timeout_at, data, updated_at, "
             "flow, user)",
             new,
+            " ON CONFLICT (flow, user) DO NOTHING",
         )
+        if inserted != len(new):
+            raise StaleConversation(
+                "a conversation was created in the database since it was looked up"
+            )
         if changed:
             updated = update_rows(
                 db,
@@ -343,8 +344,8 @@ class Writer:
             )
             if updated != len(changed):
                 raise StaleConversation(
-                    "a conversation changed since it was loaded; is a second server using "
-                    "this database?"
+                    "a conversation changed in the database since it was loaded (reset by "
+                    "`botkit conversations reset`, say)"
                 )
         outbox_rows: list[tuple[Any, ...]] = []
         history_rows: list[tuple[Any, ...]] = []

@@ -21,12 +21,19 @@ __all__ = [
     "InboxEvent",
     "NewEvent",
     "OutboxMessage",
+    "StaleConversation",
     "Store",
     "StoreStats",
 ]
 
 ConversationKey = tuple[str, str]
 """``(flow, user)``: who a conversation is with, in which flow."""
+
+
+class StaleConversation(Exception):
+    """The conversation changed in the database since it was loaded, by another process
+    (``botkit conversations reset`` on a live server, say): the turn built on it was not
+    written. Load it again and run the event anew."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +159,9 @@ class Store(abc.ABC):
         lines) and the messages queued to the conversation's history. Returns the messages
         queued.
 
-        ``expected_version`` is the version the conversation was loaded at; a different
-        stored version means another process changed it, and nothing is written.
+        ``expected_version`` is the version the conversation was loaded at (None: it was
+        not stored). When the stored one differs, another process changed it: nothing is
+        written, and :class:`StaleConversation` is raised.
         """
 
     @abc.abstractmethod

@@ -23,13 +23,14 @@ import aiosqlite
 from .._json import loads
 from ..flow import Conversation
 from ._schema import MIGRATIONS
-from ._writes import StaleConversation, Write, Writer
+from ._writes import Write, Writer
 from .base import (
     ConversationKey,
     HistoryEntry,
     InboxEvent,
     NewEvent,
     OutboxMessage,
+    StaleConversation,
     Store,
     StoreStats,
 )
