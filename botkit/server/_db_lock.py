@@ -52,8 +52,8 @@ class DatabaseLock:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise DatabaseInUse(
-                f"{self.database} is served by another botkit server (pid {holder}); run one "
-                "server per database, and stop the old one before starting a new one"
+                f"{self.database} is served by another botkit server (pid {holder}): stop "
+                "it first, or give this one a database of its own (--db)"
             ) from None
         except BaseException:
             os.close(fd)
