@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 
-from botkit.sandbox import DEFAULT_API_KEY, Sandbox
+from botkit.flow import Conversation
+from botkit.sandbox import DEFAULT_API_KEY, Fault, Sandbox
 from botkit.server.ledger import StoreLedger
 from botkit.server.metrics import Metrics
 from botkit.server.sender import Sender
-from botkit.store import OutboxMessage, SQLiteStore
-from botkit.tyntec import TyntecClient
+from botkit.store import NewEvent, OutboxMessage, SQLiteStore
+from botkit.tyntec import RetryPolicy, TyntecClient
 
 from .server_helpers import eventually
 
@@ -53,3 +57,38 @@ def _message(number: int, user: str, due: float) -> OutboxMessage:
         "whatsapp": {"contentType": "text", "text": f"m{number}", "from": "4930123456"},
     }
     return OutboxMessage(number, "support", user, request, "pending", 0, due, None, due)
+
+
+async def test_a_retry_the_store_cannot_record_is_still_tried(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
+    sandbox = Sandbox()
+    sandbox.faults.add(Fault("/chat-api/v2/messages", status=503))
+    url = str((await aiohttp_server(sandbox.app())).make_url("")).rstrip("/")
+    store = SQLiteStore(tmp_path / "bot.db")
+    await store.open()
+    try:
+        (event,) = await store.accept([NewEvent("mo:1", "message", {}, "support", "4917")], now=1)
+        assert event is not None
+        request = _message(1, "4917", 0).request
+        started = Conversation("support", "4917", state="welcome", version=1)
+        queued = await store.finish_turn(event.id, started, [request], now=time.time())
+
+        def database(statement: str) -> None:
+            with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as connection:
+                connection.execute(statement)
+
+        # The database refuses to record the retry (a trigger stands in for a full disk).
+        database("CREATE TRIGGER refuse BEFORE UPDATE ON outbox "
+                 "BEGIN SELECT RAISE(ABORT, 'disk full'); END")  # fmt: skip
+        retry = RetryPolicy(attempts=1)
+        async with TyntecClient(DEFAULT_API_KEY, base_url=url, retry=retry) as api:
+            sender = Sender(api, StoreLedger(store, Metrics()), base_delay=0.3, jitter=lambda: 1)
+            sender.submit(queued)
+            await eventually(lambda: sandbox.faults.triggered == 1)
+            database("DROP TRIGGER refuse")
+            # Tried again all the same, without another message or a restart to wake it.
+            await eventually(lambda: len(sandbox.chat.messages) == 1, timeout=5)
+            await sender.close(1)
+    finally:
+        await store.close()

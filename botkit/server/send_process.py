@@ -166,8 +166,8 @@ class SendProcess:
             reported = True
             try:
                 await self._apply(decode(line))
-            except Exception:  # a bad line must not stop the reports behind it
-                log.exception("unreadable report from the sending process: %r", line[:200])
+            except Exception:  # a bad line (or a failed record) must not stop the reports behind it
+                log.exception("a report of the sending process failed: %r", line[:200])
         code = await child.wait()
         if self._flushed is not None and not self._flushed.done():
             self._flushed.set_result(None)

@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..store import ConversationKey, OutboxMessage
 from ..tyntec import APIError, RateLimitError, TransportError, TyntecClient
@@ -142,7 +142,7 @@ class Sender:
                 return await self._retry(message, exc, None)
             await self._give_up(message, str(exc))
             return None
-        await self.ledger.sent(message, accepted.message_id)
+        await self._record(self.ledger.sent(message, accepted.message_id))
         return None
 
     async def _retry(
@@ -155,7 +155,7 @@ class Sender:
             message.flow, message.user, message.id, error, delay,
         )  # fmt: skip
         now = self.clock()
-        await self.ledger.retrying(message, str(error), now + delay)
+        await self._record(self.ledger.retrying(message, str(error), now + delay))
         self._wake_later((message.flow, message.user), delay)
         return dataclasses.replace(
             message, attempts=message.attempts + 1, next_attempt_at=now + delay
@@ -163,4 +163,14 @@ class Sender:
 
     async def _give_up(self, message: OutboxMessage, error: str) -> None:
         log.error("%s %s: message %d refused: %s", message.flow, message.user, message.id, error)
-        await self.ledger.failed(message, error)
+        await self._record(self.ledger.failed(message, error))
+
+    @staticmethod
+    async def _record(outcome: Awaitable[None]) -> None:
+        """Record what became of a message. A failure to record it (a full disk) must not
+        stop the sending: the record is what a restart starts from, and at worst a restart
+        sends the message again."""
+        try:
+            await outcome
+        except Exception:
+            log.exception("recording what became of a message failed")
