@@ -410,6 +410,29 @@ async def test_a_turn_the_store_refuses_is_tried_again_without_a_new_message(
     assert texts_to(stand_in)[-1] == "What's your order number? (6 digits)"
 
 
+async def test_an_event_the_database_refuses_is_answered_503_and_taken_when_sent_again(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = bot_sandbox
+    bot = await start_bot()
+
+    def database(statement: str) -> None:
+        with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as connection:
+            connection.execute(statement)
+
+    database("CREATE TRIGGER refuse BEFORE INSERT ON inbox "
+             "BEGIN SELECT RAISE(ABORT, 'disk full'); END")  # fmt: skip
+    status, body = await bot.post(mo_message("hi"))
+    assert status == 503  # not stored, so not accepted: tyntec sends it again
+    assert body["title"] == "Service Unavailable"
+    assert "could not be stored" in body["detail"]
+    database("DROP TRIGGER refuse")
+    status, _ = await bot.post(mo_message("hi"))  # tyntec's retry
+    assert status == 200
+    await eventually(lambda: len(texts_to(stand_in)) == 1)
+    assert 'reason="store"' in await (await bot.session.get(bot.url + "/metrics")).text()
+
+
 async def test_retention_forgets_old_history_but_not_conversations(
     start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:

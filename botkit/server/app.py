@@ -210,6 +210,11 @@ class BotServer:
             return problem(404, "Not Found", f"no such endpoint: {request.path}")
         except web.HTTPMethodNotAllowed:
             return problem(405, "Method Not Allowed", f"{request.method} is not allowed here")
+        except web.HTTPException:
+            raise
+        except Exception:  # a bug: answered as a problem too, and the server goes on
+            log.exception("%s %s failed", request.method, request.path)
+            return problem(500, "Internal Server Error", "the server failed; see its log")
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -256,7 +261,14 @@ class BotServer:
                         event.payload["messageId"])  # fmt: skip
             self.metrics.count("botkit_loops_stopped_total")
             event = NewEvent(f"loop:{event.dedupe_key}", "loop", event.payload)
-        (stored,) = await self.store.accept([event], now=self.clock())
+        try:
+            (stored,) = await self.store.accept([event], now=self.clock())
+        except Exception:  # not stored, so not accepted: tyntec sends it again
+            log.exception("storing a %s event failed", event.kind)
+            self.metrics.count("botkit_events_rejected_total", reason="store")
+            return problem(
+                503, "Service Unavailable", "the event could not be stored; send it again later"
+            )
         if stored is None and event.flow is not None:
             self.metrics.count("botkit_events_duplicate_total")
             return web.json_response({"accepted": False, "duplicate": True})
