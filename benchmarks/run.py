@@ -99,11 +99,11 @@ class Subject:
             self.command, stdout=subprocess.DEVNULL, stderr=self.log, cwd=self.cwd
         )
 
-    def stop(self) -> str:
+    def stop(self, timeout: float = 30) -> str:
         assert self.process is not None
         self.process.terminate()
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -178,9 +178,9 @@ HEADER = (
 )
 
 
-async def wait_ready(url: str, subject: Subject) -> None:
+async def wait_ready(url: str, subject: Subject, *, attempts: int = 600) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(600):
+        for _ in range(attempts):
             if subject.process is not None and subject.process.poll() is not None:
                 raise RuntimeError(f"{subject.name} exited: {subject.stop()}")
             try:
