@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import re
 import shutil
 import subprocess
@@ -46,14 +45,9 @@ async def count(checkout: Path, users: int, fake: FakeTyntec, api_url: str) -> d
         "valgrind", "--tool=callgrind", "--trace-children=yes",
         f"--callgrind-out-file={workdir}/callgrind.%p",
     ]  # fmt: skip
-    subject.command = [*valgrind, *subject.command]
-    environment = os.environ.copy()
-    os.environ["PYTHONHASHSEED"] = "0"  # the same dictionaries, run after run
-    try:
-        subject.start()
-    finally:
-        os.environ.clear()
-        os.environ.update(environment)
+    # The same hash seed, so the same dictionaries, run after run.
+    subject.command = ["env", "PYTHONHASHSEED=0", *valgrind, *subject.command]
+    subject.start()
     try:
         await wait_ready(subject.ready, subject, attempts=6000)
         names = [f"49{next(_runs):03d}{n:07d}" for n in range(users)]  # new users each run
