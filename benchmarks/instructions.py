@@ -26,8 +26,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from aiohttp import web
-from run import HERE, TEXTS, FakeTyntec, botkit_subject, free_port, load, wait_ready
+from run import (
+    HERE,
+    TEXTS,
+    FakeTyntec,
+    botkit_subject,
+    free_port,
+    load,
+    start_fake_api,
+    wait_ready,
+)
 
 _runs = itertools.count(1)
 #: callgrind's last line of totals: ``totals: 123456``.
@@ -87,11 +95,7 @@ async def per_event(checkout: Path, users: int, fake: FakeTyntec, api_url: str) 
 
 
 async def main(arguments: argparse.Namespace) -> int:
-    fake = FakeTyntec()
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    api_url = f"http://127.0.0.1:{runner.addresses[-1][1]}"
+    fake, runner, api_url = await start_fake_api()
     try:
         checkouts = {"botkit": HERE.parent}
         if arguments.baseline is not None:

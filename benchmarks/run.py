@@ -333,12 +333,17 @@ def pooled(results: list[Result]) -> Result:
     return merged
 
 
-async def main(arguments: argparse.Namespace) -> int:
+async def start_fake_api() -> tuple[FakeTyntec, web.AppRunner, str]:
+    """The fake Chat API on 127.0.0.1, its runner (to clean up) and its root URL."""
     fake = FakeTyntec()
     runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    api_url = f"http://127.0.0.1:{runner.addresses[-1][1]}"
+    return fake, runner, f"http://127.0.0.1:{runner.addresses[-1][1]}"
+
+
+async def main(arguments: argparse.Namespace) -> int:
+    fake, runner, api_url = await start_fake_api()
     workdir = Path(tempfile.mkdtemp(prefix="botkit-bench-"))
     rounds: dict[tuple[str, int], list[Result]] = {}
     scale: dict[int, list[Result]] = {}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,3 +86,19 @@ class ServedBot:
     async def post(self, payload: Any, path: str = "/webhook", **kwargs: Any) -> tuple[int, Any]:
         async with self.session.post(self.url + path, json=payload, **kwargs) as response:
             return response.status, await response.json(content_type=None)
+
+
+@contextlib.contextmanager
+def refusing(db: Path, change: str) -> Iterator[None]:
+    """The database refuses ``change`` (``"UPDATE ON outbox"``) inside the block, as a full
+    disk would: a trigger that aborts it, dropped on the way out."""
+
+    def run(statement: str) -> None:
+        with contextlib.closing(sqlite3.connect(db)) as connection:
+            connection.execute(statement)
+
+    run(f"CREATE TRIGGER refuse BEFORE {change} BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    try:
+        yield
+    finally:
+        run("DROP TRIGGER refuse")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from botkit.server.sender import Sender
 from botkit.store import NewEvent, OutboxMessage, SQLiteStore
 from botkit.tyntec import RetryPolicy, TyntecClient
 
-from .server_helpers import eventually
+from .server_helpers import eventually, refusing
 
 
 def test_messages_due_within_a_millisecond_go_out_on_uvloop(tmp_path: Path) -> None:
@@ -74,19 +72,12 @@ async def test_a_retry_the_store_cannot_record_is_still_tried(
         started = Conversation("support", "4917", state="welcome", version=1)
         queued = await store.finish_turn(event.id, started, [request], now=time.time())
 
-        def database(statement: str) -> None:
-            with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as connection:
-                connection.execute(statement)
-
-        # The database refuses to record the retry (a trigger stands in for a full disk).
-        database("CREATE TRIGGER refuse BEFORE UPDATE ON outbox "
-                 "BEGIN SELECT RAISE(ABORT, 'disk full'); END")  # fmt: skip
         retry = RetryPolicy(attempts=1)
         async with TyntecClient(DEFAULT_API_KEY, base_url=url, retry=retry) as api:
             sender = Sender(api, StoreLedger(store, Metrics()), base_delay=0.3, jitter=lambda: 1)
-            sender.submit(queued)
-            await eventually(lambda: sandbox.faults.triggered == 1)
-            database("DROP TRIGGER refuse")
+            with refusing(tmp_path / "bot.db", "UPDATE ON outbox"):  # recording the retry
+                sender.submit(queued)
+                await eventually(lambda: sandbox.faults.triggered == 1)
             # Tried again all the same, without another message or a restart to wake it.
             await eventually(lambda: len(sandbox.chat.messages) == 1, timeout=5)
             await sender.close(1)

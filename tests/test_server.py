@@ -3,10 +3,8 @@ tyntec. Each guarantee of the server has its test here or in test_serve_e2e.py."
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sqlite3
 import textwrap
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ from botkit.server import BotServer, Router, RoutingError
 from botkit.store import NewEvent, SQLiteStore
 
 from .conftest import BOT_TOKEN
-from .server_helpers import BOT, ROOT, USER, eventually, mo_message, texts_to
+from .server_helpers import BOT, ROOT, USER, eventually, mo_message, refusing, texts_to
 
 
 def flow_file(tmp_path: Path, text: str, name: str = "flow.yaml") -> Path:
@@ -393,18 +391,11 @@ async def test_a_turn_the_store_refuses_is_tried_again_without_a_new_message(
     await bot.post(mo_message("hi"))
     await eventually(lambda: len(texts_to(stand_in)) == 1)
 
-    def database(statement: str) -> None:
-        with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as connection:
-            connection.execute(statement)
-
-    # The database refuses the next turn (a trigger stands in for a full disk).
-    database("CREATE TRIGGER refuse BEFORE UPDATE ON conversations "
-             "BEGIN SELECT RAISE(ABORT, 'disk full'); END")  # fmt: skip
-    status, _ = await bot.post(mo_message("1"))
-    assert status == 200  # the event itself was stored
-    await eventually(lambda: "the store failed" in caplog.text)
-    assert len(texts_to(stand_in)) == 1  # nothing sent for a turn that was not stored
-    database("DROP TRIGGER refuse")
+    with refusing(tmp_path / "bot.db", "UPDATE ON conversations"):  # the next turn
+        status, _ = await bot.post(mo_message("1"))
+        assert status == 200  # the event itself was stored
+        await eventually(lambda: "the store failed" in caplog.text)
+        assert len(texts_to(stand_in)) == 1  # nothing sent for a turn that was not stored
     # Tried again on its own: the user does not have to write again.
     await eventually(lambda: len(texts_to(stand_in)) == 2)
     assert texts_to(stand_in)[-1] == "What's your order number? (6 digits)"
@@ -416,17 +407,11 @@ async def test_an_event_the_database_refuses_is_answered_503_and_taken_when_sent
     stand_in, _ = bot_sandbox
     bot = await start_bot()
 
-    def database(statement: str) -> None:
-        with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as connection:
-            connection.execute(statement)
-
-    database("CREATE TRIGGER refuse BEFORE INSERT ON inbox "
-             "BEGIN SELECT RAISE(ABORT, 'disk full'); END")  # fmt: skip
-    status, body = await bot.post(mo_message("hi"))
+    with refusing(tmp_path / "bot.db", "INSERT ON inbox"):
+        status, body = await bot.post(mo_message("hi"))
     assert status == 503  # not stored, so not accepted: tyntec sends it again
     assert body["title"] == "Service Unavailable"
     assert "could not be stored" in body["detail"]
-    database("DROP TRIGGER refuse")
     status, _ = await bot.post(mo_message("hi"))  # tyntec's retry
     assert status == 200
     await eventually(lambda: len(texts_to(stand_in)) == 1)
