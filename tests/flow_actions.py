@@ -31,3 +31,13 @@ async def explode(ctx: ActionContext) -> str | None:
 
 async def return_number(ctx: ActionContext) -> int:
     return 42
+
+
+#: Texts of the messages ``record_call`` ran for: an effect outside the conversation, as
+#: a real action has (a CRM ticket, an e-mail), which must happen once per event.
+CALLS: list[str] = []
+
+
+async def record_call(ctx: ActionContext) -> str | None:
+    CALLS.append((ctx.message.text or "") if ctx.message else "")
+    return None

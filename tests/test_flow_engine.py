@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from botkit.flow import Conversation, Engine, Flow, FlowRuntimeError, UserMessage, load_flow
+from botkit.flow import (
+    Conversation,
+    Engine,
+    Flow,
+    FlowRuntimeError,
+    ReachesOutside,
+    UserMessage,
+    load_flow,
+)
 from botkit.testing.harness import FlowHarness
 
 MakeFlow = Callable[[str], Flow]
@@ -525,3 +533,43 @@ async def test_a_flow_that_loops_without_waiting_is_stopped(make_flow: MakeFlow)
         await Engine([flow]).handle(
             Conversation("loop", "1"), UserMessage("1", to="4930", text="hi")
         )
+
+
+async def test_a_turn_kept_inside_stops_before_an_action_or_an_otp_call(
+    make_flow: MakeFlow,
+) -> None:
+    flow = make_flow("""\
+        flow: inside
+        start: menu
+        states:
+          menu:
+            say: "Pick"
+            on:
+              - if: {text: ["count"]}
+                call: tests.flow_actions:classify
+                say: "counted"
+              - if: {text: ["verify"]}
+                goto: verify
+              - else:
+                say: "just words"
+          verify:
+            otp: {number: "{{ user.number }}", prompt: "Code?"}
+            goto: menu
+    """)
+    engine = Engine([flow])  # no tyntec client: an OTP step would fail, not stop, if reached
+    started = (await engine.handle(Conversation("inside", "4917"), _text("hi"))).conversation
+
+    moved = await engine.handle(started, _text("hello"), reach_outside=False)
+    assert [r.whatsapp.text for r in moved.outbox if r.whatsapp] == ["just words"]
+    for text in ("count", "verify"):
+        with pytest.raises(ReachesOutside):
+            await engine.handle(started, _text(text), reach_outside=False)
+    assert "calls" not in started.vars  # the action did not run
+    assert started.state == "menu"
+    # Allowed to reach outside, the same turn runs the action.
+    counted = await engine.handle(started, _text("count"))
+    assert counted.conversation.vars["calls"] == 1
+
+
+def _text(text: str) -> UserMessage:
+    return UserMessage(sender="4917", text=text, to="4930")

@@ -3,6 +3,7 @@ tyntec. Each guarantee of the server has its test here or in test_serve_e2e.py."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import textwrap
@@ -18,6 +19,7 @@ from botkit.sandbox import Fault, Sandbox
 from botkit.server import BotServer, Router, RoutingError
 from botkit.store import NewEvent, SQLiteStore
 
+from . import flow_actions
 from .conftest import BOT_TOKEN
 from .server_helpers import BOT, ROOT, USER, eventually, mo_message, refusing, texts_to
 
@@ -57,6 +59,83 @@ async def test_duplicate_deliveries_are_answered_but_not_processed_twice(
     await bot.server.sender.idle()
     assert len(texts_to(stand_in)) == 1
     assert bot.server.metrics.value("botkit_events_duplicate_total") == 1
+
+
+async def test_a_message_and_its_turn_commit_together_and_a_retry_changes_nothing(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = bot_sandbox
+    bot = await start_bot(ROOT / "flows" / "echo.yaml")
+    await bot.post(mo_message("hi"))
+    message = mo_message("ping")
+    assert await bot.post(message) == (200, {"accepted": True})
+    await eventually(lambda: len(texts_to(stand_in)) == 2)
+    # Stored already processed, by the one commit that accepted it.
+    events = await bot.store.inbox_events(("echo", USER))
+    assert [e["processed_at"] == e["received_at"] for e in events if e["kind"] == "message"] == [
+        True, True]  # fmt: skip
+
+    async def delivered() -> bool:  # the sandbox's delivery reports are turns too
+        return all(m.delivery for m in await bot.store.outbox(("echo", USER)))
+
+    await eventually(delivered)
+    await bot.server.processor.workers.idle()
+    (before,) = await bot.store.conversations(flow="echo")
+    history = await bot.store.history(("echo", USER))
+    assert await bot.post(message) == (200, {"accepted": False, "duplicate": True})
+    (after,) = await bot.store.conversations(flow="echo")
+    assert after.version == before.version
+    assert len(await bot.store.history(("echo", USER))) == len(history)
+    await bot.server.sender.idle()
+    assert texts_to(stand_in)[1:] == ["ping"]
+
+
+async def test_an_action_runs_once_for_a_message_and_its_retry(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = bot_sandbox
+    flow = flow_file(
+        tmp_path,
+        """        flow: acting
+        start: a
+        states:
+          a:
+            say: "ready"
+            on:
+              - if: {text: [note]}
+                call: tests.flow_actions:record_call
+                say: "noted"
+              - if: {text: [bye]}
+                goto: end
+          end: {final: true}
+    """,
+    )
+    flow_actions.CALLS.clear()
+    bot = await start_bot(flow)
+    await bot.post(mo_message("hi"))
+    message = mo_message("note")
+    assert await bot.post(message) == (200, {"accepted": True})
+    assert await bot.post(message) == (200, {"accepted": False, "duplicate": True})
+    await eventually(lambda: texts_to(stand_in) == ["ready", "noted"])
+    await bot.server.processor.workers.idle()
+    assert flow_actions.CALLS == ["note"]
+
+
+async def test_messages_of_one_user_arriving_together_are_answered_in_inbox_order(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = bot_sandbox
+    bot = await start_bot(ROOT / "flows" / "echo.yaml")
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: len(texts_to(stand_in)) == 1)
+    # Sent at once: some find the conversation idle and run their turn before they are
+    # accepted, the rest queue behind them. Whichever way, the inbox order is kept.
+    statuses = await asyncio.gather(*(bot.post(mo_message(f"m{i}")) for i in range(30)))
+    assert all(status == 200 for status, _ in statuses)
+    events = await bot.store.inbox_events(("echo", USER))
+    accepted = [e["payload"]["content"]["text"] for e in events if e["kind"] == "message"][1:]
+    assert sorted(accepted) == sorted(f"m{i}" for i in range(30))
+    await eventually(lambda: texts_to(stand_in)[1:] == accepted)
 
 
 async def test_an_echo_and_its_status_share_a_message_id_but_not_a_key(

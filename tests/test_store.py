@@ -107,6 +107,59 @@ async def test_a_conversation_created_elsewhere_meanwhile_makes_the_turn_stale(
         await store.close()
 
 
+REQUEST = {"to": "491", "channels": ["whatsapp"],
+           "whatsapp": {"contentType": "text", "text": "hi", "from": "4930"}}  # fmt: skip
+
+
+async def test_an_event_and_its_turn_commit_together_once(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        started = Conversation("support", "491", state="welcome", version=1)
+        story = [("event", "user: hi")]
+        accepted, queued = await store.accept_turn(
+            event(1, "491"), started, [REQUEST], now=2.0, expected_version=None, story=story
+        )
+        assert accepted is not None
+        assert accepted.received_at == 2.0
+        assert [m.request for m in queued] == [REQUEST]
+        assert await store.pending_events() == []  # stored as processed
+        assert await store.load(("support", "491")) == started
+        assert [m.id for m in await store.pending_outbox()] == [queued[0].id]
+        assert [(h.kind, h.text) for h in await store.history(("support", "491"))] == [
+            ("event", "user: hi"), ("sent", "hi")]  # fmt: skip
+
+        # tyntec's retry of the same event: its turn (built on the same conversation) is
+        # dropped, nothing of it written.
+        again = Conversation("support", "491", state="ask", version=2)
+        assert await store.accept_turn(
+            event(1, "491"), again, [REQUEST], now=3.0, expected_version=1, story=story
+        ) == (None, [])  # fmt: skip
+        assert [c.state for c in await store.conversations(user="491")] == ["welcome"]
+        assert len(await store.outbox(("support", "491"))) == 1
+        assert len(await store.history(("support", "491"))) == 2
+    finally:
+        await store.close()
+
+
+async def test_a_stale_turn_leaves_its_event_unaccepted(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        current = Conversation("support", "491", state="welcome", version=1)
+        await store.accept_turn(
+            event(1, "491"), current, [], now=1.0, expected_version=None, story=[]
+        )
+        moved = Conversation("support", "491", state="ask", version=3)
+        with pytest.raises(StaleConversation):
+            await store.accept_turn(
+                event(2, "491"), moved, [REQUEST], now=2.0, expected_version=2, story=[]
+            )
+        (retried,) = await store.accept([event(2, "491")], now=3.0)
+        assert retried is not None  # the event was not stored: it can still be accepted
+        assert await store.pending_outbox() == []
+    finally:
+        await store.close()
+
+
 async def test_ids_and_pending_work_survive_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     store = await open_store(path)

@@ -6,7 +6,7 @@ from .engine import Engine, Outcome
 from .events import DeliveryUpdate, Event, Start, Timeout, UserMessage
 from .loader import Flow, check_flow, load_flow
 from .outgoing import delivery_update, parse_user_context, user_context
-from .problems import FlowError, FlowProblem, FlowRuntimeError, TemporaryFailure
+from .problems import FlowError, FlowProblem, FlowRuntimeError, ReachesOutside, TemporaryFailure
 
 __all__ = [
     "ActionContext",
@@ -19,6 +19,7 @@ __all__ = [
     "FlowProblem",
     "FlowRuntimeError",
     "Outcome",
+    "ReachesOutside",
     "Start",
     "TemporaryFailure",
     "Timeout",

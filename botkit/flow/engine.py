@@ -33,7 +33,7 @@ from .events import DeliveryUpdate, Event, Start, Timeout, UserMessage
 from .loader import Flow
 from .matching import check_answer, condition_matches
 from .outgoing import account_key, build_request, channels_for, sender_for, window_open
-from .problems import FlowRuntimeError, TemporaryFailure
+from .problems import FlowRuntimeError, ReachesOutside, TemporaryFailure
 from .spec import BranchSpec, MessageSpec, RuleSpec, StateSpec
 from .templating import TemplateError, Templates, has_template
 
@@ -94,12 +94,18 @@ class Engine:
             raise KeyError(f"no flow named {flow!r}; loaded: {', '.join(self.flows)}")
         return Conversation(flow=flow, user=user)
 
-    async def handle(self, conversation: Conversation, event: Event) -> Outcome:
+    async def handle(
+        self, conversation: Conversation, event: Event, *, reach_outside: bool = True
+    ) -> Outcome:
         """Process one event. The given snapshot is not changed; on error it stays valid and
-        :class:`FlowRuntimeError` says what failed where."""
+        :class:`FlowRuntimeError` says what failed where.
+
+        With ``reach_outside=False`` the turn stops with :class:`ReachesOutside` before it
+        would run an action or call the 2FA API: a turn that only moves and says things can
+        run before its event is known to be new, and be dropped if it is a duplicate."""
         flow = self.flows[conversation.flow]
         machines = self._machines[conversation.flow]
-        turn = _Turn(self, flow, conversation.copy(), event)
+        turn = _Turn(self, flow, conversation.copy(), event, reach_outside=reach_outside)
         state = turn.conversation.state
         # A state removed from a reloaded flow: the turn restarts the conversation.
         model = machines.acquire(state if state in flow.spec.states else flow.spec.start)
@@ -178,9 +184,16 @@ class _Turn:
     """One event's processing for one conversation."""
 
     def __init__(
-        self, engine: Engine, flow: Flow, conversation: Conversation, event: Event
+        self,
+        engine: Engine,
+        flow: Flow,
+        conversation: Conversation,
+        event: Event,
+        *,
+        reach_outside: bool = True,
     ) -> None:
         self.engine = engine
+        self.reach_outside = reach_outside
         self.flow = flow
         self.conversation = conversation
         self.event = event
@@ -465,6 +478,8 @@ class _Turn:
     # -- actions, variables, messages ---------------------------------------------------------
 
     def _api(self, at: Path) -> TyntecClient:
+        if not self.reach_outside:
+            raise ReachesOutside(f"{self.flow.name}: the 2FA API, at {'.'.join(map(str, at))}")
         if self.engine.api is None:
             raise self._error(at, "this step needs the tyntec API, and the engine has no client")
         return self.engine.api
@@ -524,6 +539,8 @@ class _Turn:
     async def _call(self, target: str | None, at: Path) -> str | None:
         if target is None:
             return None
+        if not self.reach_outside:
+            raise ReachesOutside(f"{self.flow.name}: action {target}")
         conversation = self.conversation
         context = ActionContext(
             vars=conversation.vars,

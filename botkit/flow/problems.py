@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 from ._source import Position
 
-__all__ = ["FlowError", "FlowProblem", "FlowRuntimeError", "TemporaryFailure"]
+__all__ = [
+    "FlowError",
+    "FlowProblem",
+    "FlowRuntimeError",
+    "ReachesOutside",
+    "TemporaryFailure",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,12 @@ class FlowError(Exception):
 class TemporaryFailure(Exception):
     """Raise it from an action when the event should be processed again later (a backend is
     down): the conversation stays as it was and the server retries the event."""
+
+
+class ReachesOutside(Exception):
+    """A turn run with ``reach_outside=False`` came to a step that acts outside the
+    conversation (an action, an OTP call). Nothing outside was done; the turn's changes are
+    dropped, and it is to be run again where acting outside is allowed."""
 
 
 class FlowRuntimeError(Exception):

@@ -262,7 +262,10 @@ class BotServer:
             self.metrics.count("botkit_loops_stopped_total")
             event = NewEvent(f"loop:{event.dedupe_key}", "loop", event.payload)
         try:
-            (stored,) = await self.store.accept([event], now=self.clock())
+            if event.flow is not None and event.user is not None:
+                stored = await self.processor.receive(event)  # queued, or its turn done
+            else:
+                (stored,) = await self.store.accept([event], now=self.clock())
         except Exception:  # not stored, so not accepted: tyntec sends it again
             log.exception("storing a %s event failed", event.kind)
             self.metrics.count("botkit_events_rejected_total", reason="store")
@@ -275,8 +278,6 @@ class BotServer:
         self.metrics.count("botkit_events_received_total", kind=event.kind)
         if event.kind in ("status", "delivery"):
             await self._record_status(event)
-        if stored is not None:
-            self.processor.submit(stored)
         return web.Response(body=_ACCEPTED, content_type="application/json")
 
     async def _record_status(self, event: NewEvent) -> None:

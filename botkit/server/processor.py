@@ -1,6 +1,12 @@
 """The processor: takes accepted events from the inbox and runs them through the engine, one
 at a time per conversation in arrival order, and commits each turn (new state, messages to
-send, the event marked done) in one transaction."""
+send, the event marked done) in one transaction.
+
+A user's message usually finds its conversation idle, and its turn only moves and says
+things. Such a turn runs before its event is accepted, and is committed in the same
+transaction as the event (:meth:`Processor.receive`): one commit, not two, between the
+user's message and the reply, with the same guarantees (the webhook is answered after the
+commit; a duplicate's turn is dropped unwritten, and it has done nothing outside)."""
 
 from __future__ import annotations
 
@@ -18,13 +24,21 @@ from ..flow import (
     Engine,
     Event,
     FlowRuntimeError,
+    Outcome,
     Start,
     Timeout,
     UserMessage,
     delivery_update,
 )
 from ..flow.outgoing import describe
-from ..store import ConversationKey, InboxEvent, OutboxMessage, StaleConversation, Store
+from ..store import (
+    ConversationKey,
+    InboxEvent,
+    NewEvent,
+    OutboxMessage,
+    StaleConversation,
+    Store,
+)
 from ..tyntec.models import InboundMessage, MessageStatus, MoMessage, parse_event
 from ._keyed import KeyedWorkers
 from .metrics import Metrics
@@ -66,11 +80,104 @@ class Processor:
         # too; these queues only save reading them back (a restart refills them from it).
         self._queues: dict[ConversationKey, deque[InboxEvent]] = {}
         self._store_failures: dict[ConversationKey, int] = {}  # in a row, for the backoff
+        # Webhook events between their arrival and the inbox, per conversation; and the
+        # turns run before their event is accepted, which the conversation's next events
+        # wait for (so that the inbox keeps each user's order).
+        self._arriving: dict[ConversationKey, int] = {}
+        self._turning: dict[ConversationKey, asyncio.Future[None]] = {}
 
     async def start(self) -> None:
         """Process what was accepted but not processed before the last stop (or crash)."""
         for event in await self.store.pending_events():
             self.submit(event)
+
+    async def receive(self, event: NewEvent) -> InboxEvent | None:
+        """Accept a webhook event of a conversation durably (the webhook is answered after
+        this); None when it duplicates one accepted before.
+
+        When nothing else of the conversation is on its way (no earlier event arriving,
+        waiting or in its turn), a user's message runs its turn first, allowed to move and
+        say but not to reach outside (an action, an OTP call), and the turn commits with
+        the event. A turn that would reach outside, or fails, is dropped and runs the usual
+        way: the event accepted and queued, its turn after the commit."""
+        assert event.flow is not None, "only events of a conversation"
+        assert event.user is not None, "only events of a conversation"
+        key = (event.flow, event.user)
+        at_once = (
+            event.kind in ("message", "sms")
+            and event.flow in self.engine.flows
+            and key not in self._arriving
+            and key not in self._queues
+        )
+        self._arriving[key] = self._arriving.get(key, 0) + 1
+        try:
+            if at_once:
+                return await self._receive_at_once(event, key)
+            ahead = self._turning.get(key)
+            if ahead is not None:
+                await asyncio.shield(ahead)
+            return await self._accept(event)
+        finally:
+            left = self._arriving.pop(key) - 1
+            if left:
+                self._arriving[key] = left
+
+    async def _accept(self, event: NewEvent) -> InboxEvent | None:
+        (stored,) = await self.store.accept([event], now=self.clock())
+        if stored is not None:
+            self.submit(stored)
+        return stored
+
+    async def _receive_at_once(self, event: NewEvent, key: ConversationKey) -> InboxEvent | None:
+        done = asyncio.get_running_loop().create_future()
+        self._turning[key] = done
+        try:
+            turn = await self._turn_before_accepting(event, key)
+            if turn is None:
+                return await self._accept(event)
+            outcome, stored = turn
+            outbox = [_no_reply_back(request.to_payload()) for request in outcome.outbox]
+            try:
+                accepted, queued = await self.store.accept_turn(
+                    event,
+                    outcome.conversation,
+                    outbox,
+                    now=self.clock(),
+                    expected_version=stored.version if stored else None,
+                    story=_turn_story(event, outcome, outbox),
+                )
+            except Exception as error:
+                # Nothing was written: the conversation changed outside this server since
+                # it was cached (`botkit conversations reset`), or the store refused the
+                # turn. The usual way runs it anew, and retries a store failure with backoff.
+                log.warning(
+                    "%s %s: %s; the event goes the usual way", *key, error,
+                    extra=_context(event, stored.state if stored else None),
+                )  # fmt: skip
+                return await self._accept(event)
+            if accepted is not None:
+                await self._turn_stored(accepted, outcome, outbox, queued)
+            return accepted
+        finally:
+            del self._turning[key]
+            done.set_result(None)
+            if key in self._queues:
+                self.workers.poke(key)  # events that queued behind this one (a timer's)
+
+    async def _turn_before_accepting(
+        self, event: NewEvent, key: ConversationKey
+    ) -> tuple[Outcome, Conversation | None] | None:
+        """The turn of ``event`` if it can run before the event is accepted; None when it
+        is to run the usual way."""
+        try:
+            stored = await self.store.load(key)
+            conversation = stored or self.engine.new_conversation(*key)
+            outcome = await self.engine.handle(
+                conversation, _engine_event(event), reach_outside=False
+            )
+        except Exception:  # ReachesOutside, or a failure: the usual way records or retries it
+            return None
+        return outcome, stored
 
     def submit(self, event: InboxEvent) -> None:
         """An accepted (committed) event to process, after the conversation's earlier ones."""
@@ -101,6 +208,9 @@ class Processor:
             future.set_result(result())
 
     async def _drain(self, key: ConversationKey) -> None:
+        ahead = self._turning.get(key)
+        if ahead is not None:  # a turn run before its event was accepted comes first
+            await asyncio.shield(ahead)
         queue = self._queues.get(key)
         while queue:
             try:
@@ -148,9 +258,6 @@ class Processor:
             log.exception("event %d of %s/%s failed", event.id, *key)
             return await self._failed(event, stored, f"{type(error).__name__}: {error}")
         outbox = [_no_reply_back(request.to_payload()) for request in outcome.outbox]
-        story = _story(event, outcome.handled or bool(outbox) or bool(outcome.transitions))
-        story += [("move", f"{a or '(start)'} -> {b}") for a, b in outcome.transitions]
-        story += [("note", note) for note in outcome.notes]
         try:
             queued = await self.store.finish_turn(
                 event.id,
@@ -158,7 +265,7 @@ class Processor:
                 outbox,
                 now=self.clock(),
                 expected_version=stored.version if stored else None,
-                story=story,
+                story=_turn_story(event, outcome, outbox),
                 key=key,
             )
         except StaleConversation as error:
@@ -172,6 +279,18 @@ class Processor:
                 extra=_context(event, stored.state if stored else None),
             )  # fmt: skip
             return await self._process(event, again=True)
+        await self._turn_stored(event, outcome, outbox, queued)
+        return True
+
+    async def _turn_stored(
+        self,
+        event: InboxEvent,
+        outcome: Outcome,
+        outbox: list[dict[str, Any]],
+        queued: list[OutboxMessage],
+    ) -> None:
+        """Count, log and hand on a committed turn."""
+        key = (event.flow, event.user)
         self.metrics.count("botkit_events_processed_total", outcome="ok")
         self.metrics.observe_latency(max(0.0, self.clock() - event.received_at))
         moves = " ".join(f"{a}->{b}" for a, b in outcome.transitions)
@@ -188,7 +307,6 @@ class Processor:
             event,
             lambda: TurnResult(outcome.conversation, [describe(r) for r in outbox], None),
         )
-        return True
 
     async def _failed(
         self,
@@ -246,7 +364,7 @@ def _no_reply_back(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def _context(event: InboxEvent, state: str | None) -> dict[str, Any]:
+def _context(event: InboxEvent | NewEvent, state: str | None) -> dict[str, Any]:
     """The conversation fields of a log record (shown as JSON fields with --log-json)."""
     return {"flow": event.flow, "user": event.user, "state": state, "event": event.kind}
 
@@ -261,7 +379,17 @@ class TurnResult:
     error: str | None
 
 
-def _story(event: InboxEvent, relevant: bool) -> list[tuple[str, str]]:
+def _turn_story(
+    event: InboxEvent | NewEvent, outcome: Outcome, outbox: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """The history lines of a turn: its event (if it counted), moves and notes."""
+    story = _story(event, outcome.handled or bool(outbox) or bool(outcome.transitions))
+    story += [("move", f"{a or '(start)'} -> {b}") for a, b in outcome.transitions]
+    story += [("note", note) for note in outcome.notes]
+    return story
+
+
+def _story(event: InboxEvent | NewEvent, relevant: bool) -> list[tuple[str, str]]:
     """The history line of an event; delivery reports only when they changed something."""
     payload = event.payload
     if event.kind == "message":
@@ -285,7 +413,7 @@ def _story(event: InboxEvent, relevant: bool) -> list[tuple[str, str]]:
     return []
 
 
-def _engine_event(event: InboxEvent) -> Event:
+def _engine_event(event: InboxEvent | NewEvent) -> Event:
     payload: dict[str, Any] = event.payload
     if event.kind == "message":
         message = event.parsed if isinstance(event.parsed, MoMessage) else parse_event(payload)

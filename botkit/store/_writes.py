@@ -6,7 +6,7 @@ alone, an event commits at once.
 The thread holds the writing connection and never waits for the event loop: it hands each
 batch's outcomes to the loop and goes on with the next batch. (Through aiosqlite each
 statement was a trip between the loop and its thread, and under load each trip waited for a
-turn of the busy loop: a commit took ten turns, and every event waits for two commits.)
+turn of the busy loop: a commit took ten turns, and an event waited for two commits.)
 
 A write that fails (a conversation changed by another process, a constraint) must not take
 the others of its batch with it: the batch is rolled back and its writes are committed one
@@ -40,8 +40,8 @@ log = logging.getLogger("botkit.store")
 class Write:
     """One caller's rows, and the future that tells it they are committed.
 
-    Three are made for every event and one for every message sent: the fields that are
-    often empty default to empty tuples, not new lists."""
+    One or two are made for every event and one for every message sent: the fields that
+    are often empty default to empty tuples, not new lists."""
 
     now: float
     events: Sequence[NewEvent] = ()
@@ -58,6 +58,9 @@ class Write:
     failed: tuple[int, str] | None = None
     delivery: tuple[str, str] | None = None
     work: Callable[[sqlite3.Connection], Any] | None = None
+    processes_event: bool = False
+    """The one event of ``events`` is processed by this same write (its turn is the rest):
+    stored as processed, and the turn written only if the event is new."""
     # Rows made ready when the write is queued, on the event loop's thread, so that the
     # writer's thread spends its time in SQLite rather than in Python (where it would wait
     # for the loop's thread to let go of the GIL):
@@ -75,9 +78,10 @@ class Write:
     def prepare(self) -> None:
         """Encode the rows (on the caller's thread)."""
         now = self.now
+        processed = self.processes_event
         self.event_rows = [
             (e.dedupe_key, e.kind, e.flow, e.user, dumps(e.payload), now,
-             None if e.flow is not None and e.user is not None else now)
+             None if e.flow is not None and e.user is not None and not processed else now)
             for e in self.events
         ]  # fmt: skip
         conversation = self.conversation
@@ -95,6 +99,12 @@ class Write:
             )
             self.outbox_rows = [(dumps(r), describe(r)) for r in self.outbox]
 
+    @property
+    def duplicate(self) -> bool:
+        """A write that processes its event, whose event was accepted before: its turn was
+        not written."""
+        return self.processes_event and (not self.event_ids or self.event_ids[0] is None)
+
     def finish(self) -> None:
         """Make the accepted events and queued messages from the ids the commit gave."""
         self.accepted = [
@@ -105,7 +115,7 @@ class Write:
         ]
         self.queued = []
         conversation = self.conversation
-        if conversation is not None and self.outbox:
+        if conversation is not None and self.outbox and not self.duplicate:
             flow, user, now = conversation.flow, conversation.user, self.now
             self.queued = [
                 OutboxMessage(self.first_outbox_id + n, flow, user, r, "pending", 0, now, None, now)
@@ -316,7 +326,7 @@ class Writer:
         changed: list[tuple[Any, ...]] = []
         for write in batch:
             row = write.conversation_row
-            if row is None:
+            if row is None or write.duplicate:
                 continue
             if write.expected_version is None:
                 new.append(row)
@@ -350,6 +360,10 @@ class Writer:
         outbox_rows: list[tuple[Any, ...]] = []
         history_rows: list[tuple[Any, ...]] = []
         for write in batch:
+            if write.duplicate:
+                continue
+            if write.processes_event:
+                write.event_id = write.event_ids[0]
             if write.key is not None:
                 history_rows += [(*write.key, write.now, k, t, None) for k, t in write.story]
             conversation = write.conversation

@@ -165,6 +165,25 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def accept_turn(
+        self,
+        event: NewEvent,
+        conversation: Conversation,
+        outbox: list[dict[str, Any]],
+        *,
+        now: float,
+        expected_version: int | None,
+        story: list[tuple[str, str]],
+    ) -> tuple[InboxEvent | None, list[OutboxMessage]]:
+        """Accept ``event`` and store the turn it made, in one transaction: the event
+        stored as processed, then as :meth:`finish_turn` does. When the event duplicates one
+        accepted before, nothing of the turn is written: ``(None, [])``. Otherwise the
+        event as stored and the messages queued.
+
+        Raises :class:`StaleConversation` as :meth:`finish_turn` does, with nothing
+        written (the event not accepted either)."""
+
+    @abc.abstractmethod
     async def conversations(
         self, *, flow: str | None = None, user: str | None = None
     ) -> list[Conversation]: ...

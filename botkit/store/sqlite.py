@@ -198,6 +198,37 @@ class SQLiteStore(Store):
             self._remember((conversation.flow, conversation.user), conversation)
         return done.queued
 
+    async def accept_turn(
+        self,
+        event: NewEvent,
+        conversation: Conversation,
+        outbox: list[dict[str, Any]],
+        *,
+        now: float,
+        expected_version: int | None,
+        story: list[tuple[str, str]],
+    ) -> tuple[InboxEvent | None, list[OutboxMessage]]:
+        key = (conversation.flow, conversation.user)
+        write = Write(
+            now=now,
+            events=(event,),
+            processes_event=True,
+            key=key,
+            conversation=conversation,
+            expected_version=expected_version,
+            outbox=outbox,
+            story=story,
+        )
+        try:
+            done = await self.writer.submit(write)
+        except StaleConversation:
+            self._cache.pop(key, None)  # read it anew next time
+            raise
+        (accepted,) = done.accepted
+        if accepted is not None:
+            self._remember(key, conversation)
+        return accepted, done.queued
+
     async def conversations(
         self, *, flow: str | None = None, user: str | None = None
     ) -> list[Conversation]:
