@@ -260,6 +260,19 @@ def test_many_rows_a_statement_insert_and_update_every_row(
     assert insert_rows(db, "INSERT INTO t (id, name, n)", []) == 0
 
 
+@pytest.mark.parametrize(("count", "statements"), [(1, 1), (40, 1), (64, 1), (100, 2)])
+def test_rows_of_one_kind_take_one_statement_up_to_64(
+    rows_db: sqlite3.Connection, count: int, statements: int
+) -> None:
+    # Every statement gives up the GIL and waits to get it back: the fewer, the shorter a
+    # commit under load.
+    rows_db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)")
+    executed: list[str] = []
+    rows_db.set_trace_callback(executed.append)
+    insert_rows(rows_db, "INSERT INTO t (id, n)", [(i, i) for i in range(count)])
+    assert len(executed) == statements
+
+
 async def test_a_failed_write_nobody_waits_for_is_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

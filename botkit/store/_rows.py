@@ -3,9 +3,11 @@
 ``executemany`` steps its statement once per row, and Python's sqlite3 lets go of the GIL
 around every step and takes it back after: with a busy event loop in the same process, each
 taking back can wait for the loop's thread, so a commit of a hundred rows waited a hundred
-times. A statement of many rows (``VALUES (...), (...)``) steps once. Chunks are powers of
-two, so that a few distinct statements serve every batch size from the connection's
-statement cache.
+times. A statement of many rows (``VALUES (...), (...)``) steps once. A batch's rows of one
+kind go in one statement (up to 64 rows): every statement gives up the GIL and waits to get
+it back, and under load that wait, not SQLite, is most of a commit's time (chunks of powers
+of two took two or three statements where one does; benchmarks/README.md). Each size is a
+statement of its own, kept prepared by the connection's statement cache, sized for all.
 """
 
 from __future__ import annotations
@@ -58,9 +60,7 @@ def _chunked(
     row_marks = "(" + ", ".join("?" * len(rows[0])) + ")"
     changed, start = 0, 0
     while start < len(rows):
-        size = LARGEST_CHUNK
-        while size > len(rows) - start:
-            size //= 2
+        size = min(LARGEST_CHUNK, len(rows) - start)
         chunk = rows[start : start + size]
         values = [value for row in chunk for value in row]
         changed += db.execute(statement(", ".join([row_marks] * size)), values).rowcount

@@ -78,7 +78,8 @@ class SQLiteStore(Store):
 
     def _connect_writer(self) -> sqlite3.Connection:
         """The writing connection (opened in the writer's thread, which alone uses it)."""
-        db = sqlite3.connect(self.path, isolation_level=None)
+        # Room for a statement of every size (1 to 64 rows) of every kind of row, see _rows.
+        db = sqlite3.connect(self.path, isolation_level=None, cached_statements=1024)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.durability.upper()}")
         db.execute("PRAGMA busy_timeout=5000")
