@@ -80,10 +80,12 @@ class Processor:
         # too; these queues only save reading them back (a restart refills them from it).
         self._queues: dict[ConversationKey, deque[InboxEvent]] = {}
         self._store_failures: dict[ConversationKey, int] = {}  # in a row, for the backoff
-        # Webhook events between their arrival and the inbox, per conversation; and the
-        # turns run before their event is accepted, which the conversation's next events
-        # wait for (so that the inbox keeps each user's order).
+        # Webhook events between their arrival and the inbox, per conversation: they go in
+        # one at a time, in arrival order, through the conversation's gate (so the inbox
+        # keeps each user's order). And the turns run before their event is accepted, which
+        # events queued meanwhile (a timer's) wait for.
         self._arriving: dict[ConversationKey, int] = {}
+        self._gates: dict[ConversationKey, asyncio.Lock] = {}
         self._turning: dict[ConversationKey, asyncio.Future[None]] = {}
 
     async def start(self) -> None:
@@ -95,32 +97,33 @@ class Processor:
         """Accept a webhook event of a conversation durably (the webhook is answered after
         this); None when it duplicates one accepted before.
 
-        When nothing else of the conversation is on its way (no earlier event arriving,
-        waiting or in its turn), a user's message runs its turn first, allowed to move and
-        say but not to reach outside (an action, an OTP call), and the turn commits with
-        the event. A turn that would reach outside, or fails, is dropped and runs the usual
-        way: the event accepted and queued, its turn after the commit."""
+        A conversation's events go in one at a time, in arrival order. When nothing of the
+        conversation waits for its turn, a user's message runs its turn first, allowed to
+        move and say but not to reach outside (an action, an OTP call), and the turn commits
+        with the event. A turn that would reach outside, or fails, is dropped and runs the
+        usual way: the event accepted and queued, its turn after the commit."""
         assert event.flow is not None, "only events of a conversation"
         assert event.user is not None, "only events of a conversation"
         key = (event.flow, event.user)
-        at_once = (
-            event.kind in ("message", "sms")
-            and event.flow in self.engine.flows
-            and key not in self._arriving
-            and key not in self._queues
-        )
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = asyncio.Lock()  # its waiters go in arrival order
         self._arriving[key] = self._arriving.get(key, 0) + 1
         try:
-            if at_once:
-                return await self._receive_at_once(event, key)
-            ahead = self._turning.get(key)
-            if ahead is not None:
-                await asyncio.shield(ahead)
-            return await self._accept(event)
+            async with gate:
+                if (
+                    event.kind in ("message", "sms")
+                    and event.flow in self.engine.flows
+                    and key not in self._queues
+                ):
+                    return await self._receive_at_once(event, key)
+                return await self._accept(event)
         finally:
             left = self._arriving.pop(key) - 1
             if left:
                 self._arriving[key] = left
+            else:
+                del self._gates[key]
 
     async def _accept(self, event: NewEvent) -> InboxEvent | None:
         (stored,) = await self.store.accept([event], now=self.clock())
