@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from botkit.flow import Conversation
-from botkit.store import NewEvent, SQLiteStore, StaleConversation, _rows
+from botkit.store import NewEvent, OutboxMessage, SQLiteStore, StaleConversation, _rows
 from botkit.store._rows import insert_rows, update_rows
 from botkit.store._writes import Write
 
@@ -137,6 +137,37 @@ async def test_an_event_and_its_turn_commit_together_once(tmp_path: Path) -> Non
         assert [c.state for c in await store.conversations(user="491")] == ["welcome"]
         assert len(await store.outbox(("support", "491"))) == 1
         assert len(await store.history(("support", "491"))) == 2
+    finally:
+        await store.close()
+
+
+async def test_a_commit_hands_its_messages_on_before_its_caller_resumes(tmp_path: Path) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        resumed = False
+        handed: list[tuple[list[int], bool]] = []
+
+        def hand_over(messages: list[OutboxMessage]) -> None:
+            handed.append(([m.id for m in messages], resumed))
+
+        started = Conversation("support", "491", state="welcome", version=1)
+        _, queued = await store.accept_turn(
+            event(1, "491"), started, [REQUEST], now=1.0, expected_version=None, story=[],
+            on_commit=hand_over,
+        )  # fmt: skip
+        resumed = True
+        assert handed == [([queued[0].id], False)]
+        # A duplicate hands nothing on; nor does a turn with no messages.
+        await store.accept_turn(
+            event(1, "491"), started, [REQUEST], now=2.0, expected_version=None, story=[],
+            on_commit=hand_over,
+        )  # fmt: skip
+        (second,) = await store.accept([event(2, "491")], now=3.0)
+        assert second is not None
+        moved = Conversation("support", "491", state="ask", version=2)
+        await store.finish_turn(second.id, moved, [], now=3.0, expected_version=1,
+                                on_commit=hand_over)  # fmt: skip
+        assert len(handed) == 1
     finally:
         await store.close()
 

@@ -104,8 +104,11 @@ class BotServer:
             else Sender(api, ledger, clock=clock, base_delay=send_retry_delay)
         )
         self.processor = Processor(
-            store, self.engine, self.metrics, on_turn=self._after_turn, clock=clock
-        )
+            store, self.engine, self.metrics, on_turn=self._after_turn, clock=clock,
+            # The sending process takes a turn's messages at its commit; the sender in this
+            # process sends them from the turn's task, after (see Sender.deliver).
+            hand_over=self.sender.hand_over if isinstance(self.sender, SendProcess) else None,
+        )  # fmt: skip
         self.timers = TimerLoop(store, self.processor.submit, clock=clock)
         self.reloader = (
             FlowReloader(watch, self.replace_flows, lambda: list(self.engine.flows.values()))

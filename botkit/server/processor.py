@@ -55,7 +55,8 @@ class Processor:
     """Runs inbox events through the engine.
 
     ``on_turn`` is told after each committed turn, so the sender and the timer loop can act
-    on what changed.
+    on what changed. With ``hand_over``, a turn's messages go to it at the commit itself, a
+    loop turn or two before ``on_turn`` hears of the turn (which then gets no messages).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class Processor:
         metrics: Metrics,
         *,
         on_turn: Callable[[Conversation, list[OutboxMessage]], Awaitable[None]],
+        hand_over: Callable[[list[OutboxMessage]], None] | None = None,
         clock: Callable[[], float] = time.time,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
@@ -72,6 +74,7 @@ class Processor:
         self.engine = engine
         self.metrics = metrics
         self.on_turn = on_turn
+        self.hand_over = hand_over
         self.clock = clock
         self.retry_delays = retry_delays
         self.workers = KeyedWorkers("processing", self._drain, limit=64)
@@ -148,6 +151,7 @@ class Processor:
                     now=self.clock(),
                     expected_version=stored.version if stored else None,
                     story=_turn_story(event, outcome, outbox),
+                    on_commit=self.hand_over,
                 )
             except Exception as error:
                 # Nothing was written: the conversation changed outside this server since
@@ -270,6 +274,7 @@ class Processor:
                 expected_version=stored.version if stored else None,
                 story=_turn_story(event, outcome, outbox),
                 key=key,
+                on_commit=self.hand_over,
             )
         except StaleConversation as error:
             if again:
@@ -303,7 +308,7 @@ class Processor:
             extra=_context(event, outcome.conversation.state),
         )  # fmt: skip
         try:
-            await self.on_turn(outcome.conversation, queued)
+            await self.on_turn(outcome.conversation, [] if self.hand_over else queued)
         except Exception:  # the turn is stored and must not run again; its messages are too
             log.exception("%s %s: handing on what event %d queued failed", *key, event.id)
         self._resolve(

@@ -82,6 +82,12 @@ class SendProcess:
         self.submit(messages)
         await self._lines.drain_if_behind()
 
+    def hand_over(self, messages: list[OutboxMessage]) -> None:
+        """Committed messages, written to the child at once (not at the next turn of the
+        loop): the processor hands them over the moment their commit is known."""
+        self.submit(messages)
+        self._lines.flush()
+
     def submit(self, messages: list[OutboxMessage]) -> None:
         for message in messages:
             self._open[message.id] = message

@@ -58,6 +58,8 @@ class Write:
     failed: tuple[int, str] | None = None
     delivery: tuple[str, str] | None = None
     work: Callable[[sqlite3.Connection], Any] | None = None
+    on_commit: Callable[[Write], None] | None = None
+    """Told of the commit on the loop's thread, before the future (and so its caller)."""
     processes_event: bool = False
     """The one event of ``events`` is processed by this same write (its turn is the rest):
     stored as processed, and the turn written only if the event is new."""
@@ -302,6 +304,11 @@ class Writer:
                 continue
             if error is None:
                 write.finish()
+                if write.on_commit is not None:
+                    try:
+                        write.on_commit(write)
+                    except Exception:  # the write is committed: its caller still hears so
+                        log.exception("a commit's hand-over failed")
                 write.future.set_result(write)
             else:
                 write.future.set_exception(error)

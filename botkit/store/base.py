@@ -9,6 +9,7 @@ uniqueness for de-duplication, no in-memory truth).
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -153,11 +154,16 @@ class Store(abc.ABC):
         expected_version: int | None = None,
         story: list[tuple[str, str]] | None = None,
         key: ConversationKey | None = None,
+        on_commit: Callable[[list[OutboxMessage]], None] | None = None,
     ) -> list[OutboxMessage]:
         """In one transaction: save the conversation (unless None), queue the outbox, mark the
         event processed (with ``error`` if it failed), and add ``story`` (``(kind, text)``
         lines) and the messages queued to the conversation's history. Returns the messages
         queued.
+
+        ``on_commit`` is given the messages queued as soon as the commit is known, before
+        the caller resumes (a sender takes them a loop turn or two earlier). It must not
+        block; what it raises is logged.
 
         ``expected_version`` is the version the conversation was loaded at (None: it was
         not stored). When the stored one differs, another process changed it: nothing is
@@ -174,11 +180,12 @@ class Store(abc.ABC):
         now: float,
         expected_version: int | None,
         story: list[tuple[str, str]],
+        on_commit: Callable[[list[OutboxMessage]], None] | None = None,
     ) -> tuple[InboxEvent | None, list[OutboxMessage]]:
         """Accept ``event`` and store the turn it made, in one transaction: the event
-        stored as processed, then as :meth:`finish_turn` does. When the event duplicates one
-        accepted before, nothing of the turn is written: ``(None, [])``. Otherwise the
-        event as stored and the messages queued.
+        stored as processed, then as :meth:`finish_turn` does (``on_commit`` too). When the
+        event duplicates one accepted before, nothing of the turn is written: ``(None, [])``.
+        Otherwise the event as stored and the messages queued.
 
         Raises :class:`StaleConversation` as :meth:`finish_turn` does, with nothing
         written (the event not accepted either)."""

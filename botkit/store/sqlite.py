@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -176,6 +176,7 @@ class SQLiteStore(Store):
         expected_version: int | None = None,
         story: list[tuple[str, str]] | None = None,
         key: ConversationKey | None = None,
+        on_commit: Callable[[list[OutboxMessage]], None] | None = None,
     ) -> list[OutboxMessage]:
         if conversation is not None:
             key = (conversation.flow, conversation.user)
@@ -188,6 +189,7 @@ class SQLiteStore(Store):
             event_id=event_id,
             story=list(story or []),
             done=(event_id, error),
+            on_commit=_handing(on_commit),
         )
         try:
             done = await self.writer.submit(write)
@@ -208,6 +210,7 @@ class SQLiteStore(Store):
         now: float,
         expected_version: int | None,
         story: list[tuple[str, str]],
+        on_commit: Callable[[list[OutboxMessage]], None] | None = None,
     ) -> tuple[InboxEvent | None, list[OutboxMessage]]:
         key = (conversation.flow, conversation.user)
         write = Write(
@@ -219,6 +222,7 @@ class SQLiteStore(Store):
             expected_version=expected_version,
             outbox=outbox,
             story=story,
+            on_commit=_handing(on_commit),
         )
         try:
             done = await self.writer.submit(write)
@@ -383,3 +387,12 @@ async def backup(source: str | Path, target: str | Path) -> None:
         raise FileExistsError(f"{target} exists; choose a new file for the backup")
     async with aiosqlite.connect(source) as db, aiosqlite.connect(target) as copy:
         await db.backup(copy)
+
+
+def _handing(
+    on_commit: Callable[[list[OutboxMessage]], None] | None,
+) -> Callable[[Write], None] | None:
+    """A write's commit hook that hands its queued messages on (none for a duplicate)."""
+    if on_commit is None:
+        return None
+    return lambda write: on_commit(write.queued) if write.queued else None
