@@ -22,13 +22,8 @@ from typing import Any
 from ..flow import (
     Conversation,
     Engine,
-    Event,
     FlowRuntimeError,
     Outcome,
-    Start,
-    Timeout,
-    UserMessage,
-    delivery_update,
 )
 from ..flow.outgoing import describe
 from ..store import (
@@ -39,7 +34,7 @@ from ..store import (
     StaleConversation,
     Store,
 )
-from ..tyntec.models import InboundMessage, MessageStatus, MoMessage, parse_event
+from ._inbox_events import engine_event, event_story, turn_story
 from ._keyed import KeyedWorkers
 from .metrics import Metrics
 
@@ -150,7 +145,7 @@ class Processor:
                     outbox,
                     now=self.clock(),
                     expected_version=stored.version if stored else None,
-                    story=_turn_story(event, outcome, outbox),
+                    story=turn_story(event, outcome, outbox),
                     on_commit=self.hand_over,
                 )
             except Exception as error:
@@ -180,7 +175,7 @@ class Processor:
             stored = await self.store.load(key)
             conversation = stored or self.engine.new_conversation(*key)
             outcome = await self.engine.handle(
-                conversation, _engine_event(event), reach_outside=False
+                conversation, engine_event(event), reach_outside=False
             )
         except Exception:  # ReachesOutside, or a failure: the usual way records or retries it
             return None
@@ -257,8 +252,7 @@ class Processor:
             return True
         conversation = stored or self.engine.new_conversation(event.flow, event.user)
         try:
-            engine_event = _engine_event(event)
-            outcome = await self.engine.handle(conversation, engine_event)
+            outcome = await self.engine.handle(conversation, engine_event(event))
         except FlowRuntimeError as error:
             return await self._failed(event, stored, str(error), transient=error.transient)
         except Exception as error:  # a bug must not stop the server or lose the event's order
@@ -272,7 +266,7 @@ class Processor:
                 outbox,
                 now=self.clock(),
                 expected_version=stored.version if stored else None,
-                story=_turn_story(event, outcome, outbox),
+                story=turn_story(event, outcome, outbox),
                 key=key,
                 on_commit=self.hand_over,
             )
@@ -355,7 +349,7 @@ class Processor:
             now=self.clock(),
             error=error,
             expected_version=stored.version if stored else None,
-            story=[*_story(event, True), ("error", error)],
+            story=[*event_story(event, True), ("error", error)],
             key=key,
         )
         self.metrics.count("botkit_events_processed_total", outcome="error")
@@ -385,70 +379,3 @@ class TurnResult:
     conversation: Conversation | None
     sent: list[str]
     error: str | None
-
-
-def _turn_story(
-    event: InboxEvent | NewEvent, outcome: Outcome, outbox: list[dict[str, Any]]
-) -> list[tuple[str, str]]:
-    """The history lines of a turn: its event (if it counted), moves and notes."""
-    story = _story(event, outcome.handled or bool(outbox) or bool(outcome.transitions))
-    story += [("move", f"{a or '(start)'} -> {b}") for a, b in outcome.transitions]
-    story += [("note", note) for note in outcome.notes]
-    return story
-
-
-def _story(event: InboxEvent | NewEvent, relevant: bool) -> list[tuple[str, str]]:
-    """The history line of an event; delivery reports only when they changed something."""
-    payload = event.payload
-    if event.kind == "message":
-        content = payload.get("content") or {}
-        kind = content.get("contentType")
-        if kind == "media":
-            said = f"[{(content.get('media') or {}).get('type', 'media')}]"
-        elif kind == "location":
-            said = "[location]"
-        else:
-            said = str(content.get("text") or content.get("url"))
-        return [("event", f"user: {said}")]
-    if event.kind == "sms":
-        return [("event", f"user (sms): {payload.get('message')}")]
-    if event.kind == "timeout":
-        return [("event", "timeout")]
-    if event.kind == "start":
-        return [("event", "started from outside")]
-    if relevant:
-        return [("event", f"{event.kind}: {str(payload.get('event', '')).partition('::')[2]}")]
-    return []
-
-
-def _engine_event(event: InboxEvent | NewEvent) -> Event:
-    payload: dict[str, Any] = event.payload
-    if event.kind == "message":
-        message = event.parsed if isinstance(event.parsed, MoMessage) else parse_event(payload)
-        assert isinstance(message, MoMessage)
-        user_message = UserMessage.from_mo(message)
-        if message.group_id:
-            # In a group, replies go to the group, and the group is the conversation.
-            return dataclasses.replace(user_message, sender=message.group_id)
-        return user_message
-    if event.kind == "sms":
-        sms = event.parsed
-        if not isinstance(sms, InboundMessage):
-            sms = InboundMessage.model_validate(payload)
-        return UserMessage.from_inbound_sms(sms)
-    if event.kind == "delivery":
-        status = event.parsed if event.parsed is not None else parse_event(payload)
-        assert isinstance(status, MessageStatus)
-        found = delivery_update(status)
-        assert found is not None
-        return found[2]
-    if event.kind == "timeout":
-        return Timeout(at=float(payload["at"]))
-    if event.kind == "start":
-        return Start(
-            vars=dict(payload.get("vars") or {}),
-            channel=str(payload.get("channel") or "whatsapp"),
-            account=payload.get("account"),
-            restart=bool(payload.get("restart")),
-        )
-    raise ValueError(f"no conversation event for inbox kind {event.kind!r}")
