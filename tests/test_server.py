@@ -96,7 +96,8 @@ async def test_an_action_runs_once_for_a_message_and_its_retry(
     stand_in, _ = bot_sandbox
     flow = flow_file(
         tmp_path,
-        """        flow: acting
+        """\
+        flow: acting
         start: a
         states:
           a:
