@@ -162,9 +162,7 @@ class Processor:
             return accepted
         finally:
             del self._turning[key]
-            done.set_result(None)
-            if key in self._queues:
-                self.workers.poke(key)  # events that queued behind this one (a timer's)
+            done.set_result(None)  # events queued meanwhile (a timer's) wait for it in _drain
 
     async def _turn_before_accepting(
         self, event: NewEvent, key: ConversationKey

@@ -191,14 +191,9 @@ class SQLiteStore(Store):
             done=(event_id, error),
             on_commit=_handing(on_commit),
         )
-        try:
-            done = await self.writer.submit(write)
-        except StaleConversation:
-            if key is not None:
-                self._cache.pop(key, None)  # read it anew next time
-            raise
-        if conversation is not None:
-            self._remember((conversation.flow, conversation.user), conversation)
+        done = await self._store_turn(write)
+        if key is not None and conversation is not None:
+            self._remember(key, conversation)
         return done.queued
 
     async def accept_turn(
@@ -224,15 +219,20 @@ class SQLiteStore(Store):
             story=story,
             on_commit=_handing(on_commit),
         )
-        try:
-            done = await self.writer.submit(write)
-        except StaleConversation:
-            self._cache.pop(key, None)  # read it anew next time
-            raise
+        done = await self._store_turn(write)
         (accepted,) = done.accepted
         if accepted is not None:
             self._remember(key, conversation)
         return accepted, done.queued
+
+    async def _store_turn(self, write: Write) -> Write:
+        """Commit a turn's write; a conversation found stale is read anew next time."""
+        try:
+            return await self.writer.submit(write)
+        except StaleConversation:
+            if write.key is not None:
+                self._cache.pop(write.key, None)
+            raise
 
     async def conversations(
         self, *, flow: str | None = None, user: str | None = None
