@@ -11,9 +11,10 @@ import json
 import logging
 import re
 import sys
+import time
 from datetime import UTC, datetime
 
-__all__ = ["JsonFormatter", "RedactSecrets", "setup_logging"]
+__all__ = ["JsonFormatter", "LineFormatter", "RedactSecrets", "setup_logging"]
 
 _CONTEXT = ("flow", "user", "state", "event")
 _WORDS = ("token", "apikey", "api_key", "api-key", "authorization")
@@ -29,12 +30,30 @@ class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         lowered = message.lower()
-        if not any(word in lowered for word in _WORDS):
-            return True  # the common case: nothing that could be a secret
-        masked = _SECRET.sub(r"\1***", message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        if any(word in lowered for word in _WORDS):
+            message = _SECRET.sub(r"\1***", message)
+        # The formatter asks for the message again: hand it the one made here rather than
+        # formatting the arguments a second time (a line is logged per event).
+        record.msg, record.args = message, None
         return True
+
+
+class LineFormatter(logging.Formatter):
+    """``logging.Formatter`` with the time's text made once a second, not once a record."""
+
+    _second = -1
+    _second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        if self.default_msec_format is None:
+            return self._second_text
+        return self.default_msec_format % (self._second_text, record.msecs)
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,7 +86,7 @@ def setup_logging(*, json_lines: bool = False, verbose: bool = False) -> None:
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from botkit._logging import JsonFormatter, RedactSecrets
+from botkit._logging import JsonFormatter, LineFormatter, RedactSecrets
 
 from .server_helpers import ROOT, eventually, serving
 
@@ -34,6 +34,29 @@ def test_secrets_are_masked_wherever_they_appear() -> None:
         redact.filter(entry)
         assert secret not in entry.getMessage()
         assert "***" in entry.getMessage()
+
+
+def test_a_message_is_formatted_once_and_masked_in_every_format() -> None:
+    entry = record("%s %s: %d%% done, token=%s", "support", "4917", 50, "s3cr3t")
+    RedactSecrets().filter(entry)
+    assert (entry.msg, entry.args) == ("support 4917: 50% done, token=***", None)
+    line = LineFormatter("%(levelname)s %(message)s").format(entry)
+    assert line == "INFO support 4917: 50% done, token=***"
+    assert json.loads(JsonFormatter().format(entry))["message"] == entry.msg
+
+
+def test_line_times_read_as_logging_writes_them() -> None:
+    layout = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    ours, stdlib = LineFormatter(layout), logging.Formatter(layout)
+    # Within one second, across a second's edge, back again (records from other threads
+    # can arrive out of order), and far later.
+    for created in (1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_000.25,
+                    1_800_000_000.0):  # fmt: skip
+        entry = record("handled")
+        entry.created, entry.msecs = created, (created - int(created)) * 1000
+        assert ours.format(entry) == stdlib.format(entry)
+    dated = LineFormatter("%(asctime)s", datefmt="%H:%M")
+    assert dated.format(entry) == logging.Formatter("%(asctime)s", datefmt="%H:%M").format(entry)
 
 
 def test_json_lines_carry_the_conversation() -> None:
