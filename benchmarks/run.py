@@ -469,8 +469,9 @@ def options() -> argparse.Namespace:
                         help="botkit serve --sender")  # fmt: skip
     parser.add_argument("--threads", action="store_true",
                         help="print how busy each thread was, per measurement")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="measurements per subject and concurrency, in turns")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="measurements per subject and concurrency, in turns (the ratio is "
+                        "their median: the machine's speed swings between rounds)")  # fmt: skip
     parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
                         help="also measure the botkit of another checkout (a git worktree of "
                         "an earlier commit, say) in the same rounds, and compare")  # fmt: skip
