@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -138,6 +139,31 @@ async def test_an_event_and_its_turn_commit_together_once(tmp_path: Path) -> Non
         assert len(await store.outbox(("support", "491"))) == 1
         assert len(await store.history(("support", "491"))) == 2
     finally:
+        await store.close()
+
+
+async def test_a_committed_turn_is_freed_without_the_cycle_collector(tmp_path: Path) -> None:
+    # A write (with its event, conversation and messages) must go when its caller is done
+    # with it: caught in a reference cycle, every turn's objects waited for the cyclic
+    # garbage collector, milliseconds of pause every few hundred events under load.
+    store = await open_store(tmp_path / "bot.db")
+    gc.collect()
+    gc.disable()
+    try:
+        for number in range(1, 4):
+            conversation = Conversation("support", "491", state="welcome", version=number)
+            accepted, queued = await store.accept_turn(
+                event(number, "491"), conversation, [REQUEST], now=float(number),
+                expected_version=number - 1 or None, story=[("event", "user: hi")],
+            )  # fmt: skip
+            assert accepted is not None
+            assert len(queued) == 1
+        await store.record_delivery("no-such-message", "delivered", now=5.0)
+        for _ in range(3):  # the loop lets go of the handles it ran last
+            await asyncio.sleep(0)
+        assert [o for o in gc.get_objects() if isinstance(o, Write)] == []
+    finally:
+        gc.enable()
         await store.close()
 
 

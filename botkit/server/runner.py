@@ -8,7 +8,6 @@ picked up on the next start.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from ..flow import Flow, load_flow
 from ..sandbox import DEFAULT_API_KEY, Sandbox
 from ..store import Durability, SQLiteStore
 from ..tyntec import TyntecClient
+from ._collector import settle_collector
 from ._db_lock import DatabaseInUse, DatabaseLock
 from .app import DEFAULT_MAX_BODY, BotServer, Sending
 from .reload import flow_files
@@ -114,10 +114,7 @@ async def _serve(options: ServeOptions, flows: list[Flow], stop: asyncio.Event) 
         f" (database {options.db})",
         flush=True,
     )
-    # Everything loaded so far (modules, flows, schemas, the app) lives as long as the
-    # process: out of the collector's sight, a full collection no longer walks it, which
-    # took the slowest replies from 50 ms to 25 ms under load (benchmarks/README.md).
-    gc.freeze()
+    settle_collector()  # everything loaded so far lives as long as the process
     try:
         await stop.wait()
     finally:

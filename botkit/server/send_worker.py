@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -20,6 +19,7 @@ import sys
 from .._logging import setup_logging
 from ..store import OutboxMessage
 from ..tyntec import RetryPolicy, TyntecClient
+from ._collector import settle_collector
 from ._loop import event_loop_factory
 from ._send_wire import LINE_LIMIT, Lines, decode, message_from_wire
 from .sender import Sender
@@ -68,7 +68,7 @@ async def work(arguments: argparse.Namespace) -> None:
     )
     async with api:
         sender = Sender(api, ledger, base_delay=arguments.base_delay)
-        gc.freeze()  # what is loaded now lives as long as the process (see runner.serve)
+        settle_collector()  # what is loaded now lives as long as the process
         while line := await reader.readline():
             order = decode(line)
             if "flush" in order:

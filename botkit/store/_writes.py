@@ -160,9 +160,10 @@ class Writer:
 
     async def submit(self, write: Write) -> Write:
         write.prepare()
-        write.future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Write] = asyncio.get_running_loop().create_future()
+        write.future = future
         self._queue.put(write)
-        return await write.future
+        return await future
 
     def enqueue(self, write: Write) -> None:
         """Queue a write without waiting for its commit (it commits with the next batch);
@@ -179,28 +180,39 @@ class Writer:
     # -- in the writer's thread ---------------------------------------------------------------
 
     def _work(self) -> None:
+        if not self._open_first():
+            return
+        try:
+            while self._commit_next():
+                pass
+        finally:
+            self._close()
+
+    def _open_first(self) -> bool:
+        """Open the connection, for the write that waits for it; False if it failed."""
         opening = self._queue.get()
         assert opening is not None
         try:
             self._open()
         except BaseException as error:
             self._report([opening], [_as_exception(error)])
-            return
+            return False
         self._report([opening], [None])
-        try:
-            while True:
-                batch, stopping = self._take()
-                if batch:
-                    try:
-                        errors = self._commit(batch)
-                    except Exception as error:  # a bug here must not stop the writer
-                        log.exception("committing %d writes failed", len(batch))
-                        errors = [error] * len(batch)
-                    self._report(batch, errors)
-                if stopping:
-                    return
-        finally:
-            self._close()
+        return True
+
+    def _commit_next(self) -> bool:
+        """Commit what is queued (waiting for it), and hand the outcomes to the loop; False
+        when told to stop. A method of its own so that, while the thread waits, no local
+        name holds on to the last batch (its turns are the caller's to keep or let go)."""
+        batch, stopping = self._take()
+        if batch:
+            try:
+                errors = self._commit(batch)
+            except Exception as error:  # a bug here must not stop the writer
+                log.exception("committing %d writes failed", len(batch))
+                errors = [error] * len(batch)
+            self._report(batch, errors)
+        return not stopping
 
     def _take(self) -> tuple[list[Write], bool]:
         """Everything queued (waiting for the first); True when told to stop."""
@@ -296,11 +308,16 @@ class Writer:
     @staticmethod
     def _settle_all(batch: list[Write], errors: list[Exception | None]) -> None:
         for write, error in zip(batch, errors, strict=True):
-            if write.future is None:  # enqueued: nobody waits
+            # The write lets go of its future, whose result is the write: left as a cycle,
+            # the two (and the turn's events, conversation and messages hanging on the
+            # write) would wait for the cyclic garbage collector, a pause of milliseconds
+            # every few hundred events, rather than go when the caller is done with them.
+            future, write.future = write.future, None
+            if future is None:  # enqueued: nobody waits
                 if error is not None:
                     log.error("a queued write failed: %s", error)
                 continue
-            if write.future.done():
+            if future.done():
                 continue
             if error is None:
                 write.finish()
@@ -309,9 +326,9 @@ class Writer:
                         write.on_commit(write)
                     except Exception:  # the write is committed: its caller still hears so
                         log.exception("a commit's hand-over failed")
-                write.future.set_result(write)
+                future.set_result(write)
             else:
-                write.future.set_exception(error)
+                future.set_exception(error)
 
     # -- in the writer's thread, again --------------------------------------------------------
 
