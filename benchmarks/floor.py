@@ -1,12 +1,14 @@
 """The floor: the least any bot must do per webhook event. Parse the JSON, make one POST to
-the (fake) Chat API with a reply, answer 200. No state, no durability, no flow."""
+the (fake) Chat API with a reply, answer 200. No state, no durability, no flow. It runs on
+the stack botkit runs on (uvloop and orjson when installed; benchmarks/_stack.py)."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 
 import aiohttp
+from _stack import dumps, event_loop_factory, loads, settle_collector
 from aiohttp import web
 
 
@@ -14,12 +16,13 @@ def app(api_url: str) -> web.Application:
     application = web.Application()
 
     async def session_context(app: web.Application):  # type: ignore[no-untyped-def]
-        app["session"] = aiohttp.ClientSession(headers={"apikey": "bench"})
+        app["session"] = aiohttp.ClientSession(headers={"apikey": "bench"}, json_serialize=dumps)
+        settle_collector()
         yield
         await app["session"].close()
 
     async def webhook(request: web.Request) -> web.Response:
-        event = json.loads(await request.read())
+        event = loads(await request.read())
         reply = {
             "to": event["from"],
             "channels": ["whatsapp"],
@@ -41,5 +44,6 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api-url", required=True)
     arguments = parser.parse_args()
+    loop: asyncio.AbstractEventLoop = event_loop_factory()()
     web.run_app(app(arguments.api_url), host="127.0.0.1", port=arguments.port, print=None,
-                access_log=None)  # fmt: skip
+                access_log=None, loop=loop)  # fmt: skip

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _stack
 import aiohttp
 from aiohttp import web
 
@@ -62,7 +63,7 @@ class FakeTyntec:
         return app
 
     async def send(self, request: web.Request) -> web.Response:
-        body = json.loads(await request.read())
+        body = _stack.loads(await request.read())
         user = str(body["to"]).lstrip("+")
         self.sent += 1
         count = self.replies.get(user, 0) + 1
@@ -240,7 +241,7 @@ async def load(
     threads_before = thread_ticks(subject)
     cpu_before = subject.cpu_seconds()
     started = time.perf_counter()
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, json_serialize=_stack.dumps) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
     result.cpu = subject.cpu_seconds() - cpu_before
@@ -485,4 +486,6 @@ def options() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(options())))
+    arguments = options()
+    _stack.settle_collector()
+    sys.exit(_stack.run(main(arguments)))
