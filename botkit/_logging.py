@@ -41,19 +41,21 @@ class RedactSecrets(logging.Filter):
 class LineFormatter(logging.Formatter):
     """``logging.Formatter`` with the time's text made once a second, not once a record."""
 
-    _second = -1
-    _second_text = ""
+    # One tuple, replaced whole: a formatter shared by handlers in several threads never
+    # pairs one second with another's text.
+    _second: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
-        if second != self._second:
-            self._second_text = time.strftime(self.default_time_format, self.converter(second))
-            self._second = second
+        second, text = self._second
+        if second != int(record.created):
+            second = int(record.created)
+            text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = (second, text)
         if self.default_msec_format is None:
-            return self._second_text
-        return self.default_msec_format % (self._second_text, record.msecs)
+            return text
+        return self.default_msec_format % (text, record.msecs)
 
 
 class JsonFormatter(logging.Formatter):
