@@ -83,6 +83,7 @@ __pycache__/
 *.db
 *.db-wal
 *.db-shm
+*.db.lock
 """
 
 FLOW = """\
