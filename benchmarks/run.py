@@ -152,7 +152,7 @@ class Result:
     cpu: float = 0.0
     rss: float = 0.0
     label: str = ""
-    threads: dict[str, float] = field(default_factory=dict)
+    threads: dict[str, tuple[float, float]] = field(default_factory=dict)  # running, waiting
     """Share of one core each thread used (the subject's, and the load generator's)."""
 
     @property
@@ -194,18 +194,26 @@ async def wait_ready(url: str, subject: Subject, *, attempts: int = 600) -> None
     raise RuntimeError(f"{subject.name} did not start")
 
 
-def thread_ticks(subject: Subject) -> dict[str, int]:
-    """CPU ticks so far of each thread of the subject (``pid/name``) and of this process
-    (the load generator and the fake API)."""
-    ticks = {}
+def thread_times(subject: Subject) -> dict[str, tuple[float, float]]:
+    """Seconds so far that each thread of the subject (``pid/tid name``) and this process
+    (the load generator and the fake API) spent running, and waiting for a core while
+    ready to run (``/proc/.../schedstat``)."""
+    times = {}
     for pid in subject.processes():
         for task in Path(f"/proc/{pid}/task").iterdir():
             name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            ticks[f"{pid}/{task.name} {name}"] = int(fields[11]) + int(fields[12])
-    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    ticks["load generator"] = int(fields[11]) + int(fields[12])
-    return ticks
+            times[f"{pid}/{task.name} {name}"] = _run_and_wait(task)
+    mine = [_run_and_wait(task) for task in Path("/proc/self/task").iterdir()]
+    times["load generator"] = (sum(run for run, _ in mine), sum(wait for _, wait in mine))
+    return times
+
+
+def _run_and_wait(task: Path) -> tuple[float, float]:
+    try:
+        run, wait, _ = (task / "schedstat").read_text().split()
+    except (OSError, ValueError):  # a thread that ended meanwhile
+        return 0.0, 0.0
+    return int(run) / 1e9, int(wait) / 1e9
 
 
 async def load(
@@ -238,17 +246,17 @@ async def load(
                 result.to_reply.append(arrived - started)
                 result.events += 1
 
-    threads_before = thread_ticks(subject)
+    threads_before = thread_times(subject)
     cpu_before = subject.cpu_seconds()
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, json_serialize=_stack.dumps) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
     result.cpu = subject.cpu_seconds() - cpu_before
-    ticks = os.sysconf("SC_CLK_TCK") * result.seconds
     result.threads = {
-        name: (after - threads_before.get(name, 0)) / ticks
-        for name, after in thread_ticks(subject).items()
+        name: ((run - before[0]) / result.seconds, (wait - before[1]) / result.seconds)
+        for name, (run, wait) in thread_times(subject).items()
+        for before in [threads_before.get(name, (0.0, 0.0))]
     }
     result.rss = subject.peak_rss_mb()
     return result
@@ -361,8 +369,10 @@ async def main(arguments: argparse.Namespace) -> int:
                                users(arguments.warmup))  # fmt: skip
         print(result.row(), flush=True)
         if arguments.threads:
-            busy = {name: share for name, share in result.threads.items() if share >= 0.01}
-            print("    " + ", ".join(f"{name} {share:.0%}" for name, share in busy.items()))
+            busy = {name: shares for name, shares in result.threads.items() if shares[0] >= 0.01}
+            print("    " + ", ".join(
+                f"{name} {run:.0%} (+{wait:.0%} waiting)" for name, (run, wait) in busy.items()
+            ))  # fmt: skip
         return result
 
     try:
@@ -469,7 +479,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--sender", choices=["process", "inline"], default="process",
                         help="botkit serve --sender")  # fmt: skip
     parser.add_argument("--threads", action="store_true",
-                        help="print how busy each thread was, per measurement")  # fmt: skip
+                        help="print how long each thread ran, and waited for a core, per "
+                        "measurement (shares of the measurement's time)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5,
                         help="measurements per subject and concurrency, in turns (the ratio is "
                         "their median: the machine's speed swings between rounds)")  # fmt: skip
