@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - the speed extra is not installed
     orjson = None
 
-__all__ = ["dumps", "loads", "run"]
+__all__ = ["dumps", "event_loop_factory", "loads", "run", "settle_collector"]
 
 
 def loads(data: bytes | str) -> Any:

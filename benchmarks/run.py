@@ -152,8 +152,9 @@ class Result:
     cpu: float = 0.0
     rss: float = 0.0
     label: str = ""
-    threads: dict[str, tuple[float, float]] = field(default_factory=dict)  # running, waiting
-    """Share of one core each thread used (the subject's, and the load generator's)."""
+    threads: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """For each thread (the subject's, and the load generator's), the shares of the
+    measurement's time it ran and waited for a core."""
 
     @property
     def rate(self) -> float:
