@@ -287,6 +287,14 @@ def floor_subject(port: int, api_url: str) -> Subject:
     return Subject("floor", (1, 2, 3, 4), command, f"http://127.0.0.1:{port}/ready")
 
 
+def pipeline_subject(port: int, api_url: str, db: Path, durability: str) -> Subject:
+    command = [
+        sys.executable, str(HERE / "pipeline.py"), "--port", str(port), "--api-url", api_url,
+        "--db", str(db), "--durability", durability,
+    ]  # fmt: skip
+    return Subject("pipeline", (1, 2, 3, 5), command, f"http://127.0.0.1:{port}/ready")
+
+
 async def populate(db: Path, conversations: int) -> None:
     """Store ``conversations`` idle conversations, as a long-running bot accumulates them."""
     from botkit.store import SQLiteStore
@@ -388,6 +396,13 @@ async def main(arguments: argparse.Namespace) -> int:
                 port = free_port()
                 floor = await one(floor_subject(port, api_url), port, concurrency)
                 rounds.setdefault(("floor", concurrency), []).append(floor)
+                if arguments.pipeline:
+                    port = free_port()
+                    db = workdir / f"c{concurrency}-{round_}-pipeline.db"
+                    reference = pipeline_subject(port, api_url, db, arguments.durability)
+                    rounds.setdefault(("pipeline", concurrency), []).append(
+                        await one(reference, port, concurrency)
+                    )
                 port = free_port()
                 db = workdir / f"c{concurrency}-{round_}.db"
                 bot = botkit_subject(port, api_url, db, arguments.durability, arguments.sender)
@@ -431,6 +446,15 @@ async def main(arguments: argparse.Namespace) -> int:
             f"concurrency {concurrency}: botkit/floor events/s = {statistics.median(ratios):.2f}"
             f" (median of {len(ratios)} rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
         )
+        if arguments.pipeline:
+            for what, a, b in (("pipeline/floor", "pipeline", "floor"),
+                               ("botkit/pipeline", "botkit", "pipeline")):  # fmt: skip
+                pairs = zip(rounds[(b, concurrency)], rounds[(a, concurrency)], strict=True)
+                ratios = sorted(top.rate / bottom.rate for bottom, top in pairs)
+                print(
+                    f"    {what} events/s = {statistics.median(ratios):.2f}"
+                    f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+                )
         if arguments.baseline is not None:
             pairs = list(zip(rounds[("baseline", concurrency)], rounds[("botkit", concurrency)],
                              strict=True))  # fmt: skip
@@ -485,6 +509,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--threads", action="store_true",
                         help="print how long each thread ran, and waited for a core, per "
                         "measurement (shares of the measurement's time)")  # fmt: skip
+    parser.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+                        help="leave out the reference pipeline (benchmarks/pipeline.py)")
     parser.add_argument("--rounds", type=int, default=5,
                         help="measurements per subject and concurrency, in turns (the ratio is "
                         "their median: the machine's speed swings between rounds)")  # fmt: skip
