@@ -59,7 +59,7 @@ async def count(checkout: Path, users: int, fake: FakeTyntec, api_url: str) -> d
     try:
         await wait_ready(subject.ready, subject, attempts=6000)
         names = [f"49{next(_runs):03d}{n:07d}" for n in range(users)]  # new users each run
-        result = await load(subject, fake, f"http://127.0.0.1:{port}/webhook", names, 1)
+        result = await load(subject, fake, port, names, 1)
         assert result.events == users * len(TEXTS), result.events
     finally:
         log = subject.stop(timeout=600)  # a graceful stop under valgrind takes a while
@@ -95,7 +95,7 @@ async def per_event(checkout: Path, users: int, fake: FakeTyntec, api_url: str) 
 
 
 async def main(arguments: argparse.Namespace) -> int:
-    fake, runner, api_url = await start_fake_api()
+    fake, server, api_url = await start_fake_api()
     try:
         checkouts = {"botkit": HERE.parent}
         if arguments.baseline is not None:
@@ -113,7 +113,7 @@ async def main(arguments: argparse.Namespace) -> int:
             total = sum(results["botkit"].values()) / sum(results["baseline"].values())
             print(f"    botkit/baseline, both: {total:.3f}")
     finally:
-        await runner.cleanup()
+        server.close()
     return 0
 
 

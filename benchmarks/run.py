@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from _http import Answer, KeepAliveClient, serve
 
 from botkit._json import dumps, loads
 from botkit.server._collector import settle_collector
@@ -60,23 +60,17 @@ class FakeTyntec:
         self.waiters: dict[str, tuple[int, asyncio.Future[float]]] = {}
         self.sent = 0
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/chat-api/v2/messages", self.send)
-        return app
-
-    async def send(self, request: web.Request) -> web.Response:
-        body = loads(await request.read())
-        user = str(body["to"]).lstrip("+")
+    def handle(self, request_line: bytes, body: bytes) -> Answer:
+        if not request_line.startswith(b"post /chat-api/v2/messages "):
+            return 404, b'{"title":"Not Found"}'
+        user = str(loads(body)["to"]).lstrip("+")
         self.sent += 1
         count = self.replies.get(user, 0) + 1
         self.replies[user] = count
         waiting = self.waiters.get(user)
         if waiting is not None and count >= waiting[0] and not waiting[1].done():
             waiting[1].set_result(time.perf_counter())
-        return web.json_response(
-            {"messageId": f"m-{self.sent}", "acceptedAt": "2026-01-01T00:00:00Z"}, status=202
-        )
+        return 202, b'{"messageId":"m-%d","acceptedAt":"2026-01-01T00:00:00Z"}' % self.sent
 
     def reply_after(self, user: str, total: int) -> asyncio.Future[float]:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -221,40 +215,41 @@ def _run_and_wait(task: Path) -> tuple[float, float]:
 
 
 async def load(
-    subject: Subject, fake: FakeTyntec, webhook: str, users: list[str], concurrency: int
+    subject: Subject, fake: FakeTyntec, port: int, users: list[str], concurrency: int
 ) -> Result:
     queue: asyncio.Queue[str] = asyncio.Queue()
     for user in users:
         queue.put_nowait(user)
     result = Result(subject.name, concurrency, 0, 0.0)
-    connector = aiohttp.TCPConnector(limit=concurrency)
 
-    async def worker(session: aiohttp.ClientSession) -> None:
-        while not queue.empty():
-            user = queue.get_nowait()
-            for index, text in enumerate(TEXTS):
-                event = {
-                    "event": "MoMessage", "messageId": f"{user}-{index}", "channel": "whatsapp",
-                    "from": user, "to": "4930123456",
-                    "content": {"contentType": "text", "text": text},
-                    "whatsapp": {"senderName": "Bench"},
-                }  # fmt: skip
-                replied = fake.reply_after(user, subject.replies[index])
-                started = time.perf_counter()
-                async with session.post(webhook, json=event) as response:
-                    await response.read()
-                    if response.status >= 300:
-                        raise RuntimeError(f"{subject.name} answered {response.status}")
-                result.webhook.append(time.perf_counter() - started)
-                arrived = await asyncio.wait_for(replied, timeout=30)
-                result.to_reply.append(arrived - started)
-                result.events += 1
+    async def worker() -> None:
+        client = KeepAliveClient("127.0.0.1", port)
+        try:
+            while not queue.empty():
+                user = queue.get_nowait()
+                for index, text in enumerate(TEXTS):
+                    event = {
+                        "event": "MoMessage", "messageId": f"{user}-{index}",
+                        "channel": "whatsapp", "from": user, "to": "4930123456",
+                        "content": {"contentType": "text", "text": text},
+                        "whatsapp": {"senderName": "Bench"},
+                    }  # fmt: skip
+                    replied = fake.reply_after(user, subject.replies[index])
+                    started = time.perf_counter()
+                    status, body = await client.post("/webhook", dumps(event).encode())
+                    if status >= 300:
+                        raise RuntimeError(f"{subject.name} answered {status}: {body[:500]!r}")
+                    result.webhook.append(time.perf_counter() - started)
+                    arrived = await asyncio.wait_for(replied, timeout=30)
+                    result.to_reply.append(arrived - started)
+                    result.events += 1
+        finally:
+            client.close()
 
     threads_before = thread_times(subject)
     cpu_before = subject.cpu_seconds()
     started = time.perf_counter()
-    async with aiohttp.ClientSession(connector=connector, json_serialize=dumps) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
     result.cpu = subject.cpu_seconds() - cpu_before
     result.threads = {
@@ -326,9 +321,8 @@ async def measure(
     subject.start()
     try:
         await wait_ready(subject.ready, subject)
-        webhook = f"http://127.0.0.1:{port}/webhook"
-        await load(subject, fake, webhook, warmup, min(concurrency, len(warmup)))
-        return await load(subject, fake, webhook, users, concurrency)
+        await load(subject, fake, port, warmup, min(concurrency, len(warmup)))
+        return await load(subject, fake, port, users, concurrency)
     except BaseException:
         print(f"{subject.name} failed; its log ends with:\n{subject.stop()}", file=sys.stderr)
         raise
@@ -354,17 +348,15 @@ def pooled(results: list[Result]) -> Result:
     return merged
 
 
-async def start_fake_api() -> tuple[FakeTyntec, web.AppRunner, str]:
-    """The fake Chat API on 127.0.0.1, its runner (to clean up) and its root URL."""
+async def start_fake_api() -> tuple[FakeTyntec, asyncio.Server, str]:
+    """The fake Chat API on 127.0.0.1, its server (to close) and its root URL."""
     fake = FakeTyntec()
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return fake, runner, f"http://127.0.0.1:{runner.addresses[-1][1]}"
+    server = await serve(fake.handle)
+    return fake, server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
 async def main(arguments: argparse.Namespace) -> int:
-    fake, runner, api_url = await start_fake_api()
+    fake, server, api_url = await start_fake_api()
     workdir = Path(tempfile.mkdtemp(prefix="botkit-bench-"))
     rounds: dict[tuple[str, int], list[Result]] = {}
     scale: dict[int, list[Result]] = {}
@@ -432,7 +424,7 @@ async def main(arguments: argparse.Namespace) -> int:
                 scale.setdefault(stored, []).append(result)
                 print(result.row(), flush=True)
     finally:
-        await runner.cleanup()
+        server.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\nall rounds together ({arguments.rounds} per subject):\n{HEADER}")
@@ -509,8 +501,12 @@ def options() -> argparse.Namespace:
     parser.add_argument("--threads", action="store_true",
                         help="print how long each thread ran, and waited for a core, per "
                         "measurement (shares of the measurement's time)")  # fmt: skip
-    parser.add_argument("--no-pipeline", dest="pipeline", action="store_false",
-                        help="leave out the reference pipeline (benchmarks/pipeline.py)")
+    parser.add_argument(
+        "--no-pipeline",
+        dest="pipeline",
+        action="store_false",
+        help="leave out the reference pipeline (benchmarks/pipeline.py)",
+    )
     parser.add_argument("--rounds", type=int, default=5,
                         help="measurements per subject and concurrency, in turns (the ratio is "
                         "their median: the machine's speed swings between rounds)")  # fmt: skip
