@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -124,6 +123,10 @@ def flow_machine(turn: Turn) -> Machine:
 
 
 class Pipeline:
+    """The webhook handler, the cache and the writer task of one server. A turn changes the
+    cached conversation before its commit (a failed commit leaves the cache ahead of the
+    database): one of the guarantees left out."""
+
     def __init__(self, db_path: Path, api_url: str, synchronous: str) -> None:
         self.db_path = db_path
         self.api_url = f"{api_url}/chat-api/v2/messages"
@@ -167,7 +170,7 @@ class Pipeline:
             return conversation, False
         if rows:
             state, data = next(iter(rows))
-            conversation = Conversation(user, name, state, json.loads(data).get("order"))
+            conversation = Conversation(user, name, state, loads(data).get("order"))
         else:
             conversation = Conversation(user, name)
         self.cache[user] = conversation
