@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # the full run (a few minutes)
     python benchmarks/run.py --smoke    # a few hundred events, as CI runs it
+    python benchmarks/run.py --peer .venv-peer/bin/python   # and the aiogram peer
 
 A fake tyntec Chat API (answering 202) and the load generator run in this process; each
 subject runs in its own process, whose CPU time and peak memory are read from /proc. Users
@@ -24,9 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import aiohttp
 from _http import Answer, KeepAliveClient, serve
@@ -37,6 +40,11 @@ from botkit.server._loop import event_loop_factory
 
 HERE = Path(__file__).resolve().parent
 TEXTS = ("hi", "1", "12", "123456")  # greeting, menu choice, wrong answer, right answer
+TELEGRAM_TOKEN = "42:bench"  # the peer's bot (benchmarks/peer_aiogram.py)
+TELEGRAM_SENT = (
+    b'{"ok":true,"result":{"message_id":1,"date":1767225600,'
+    b'"chat":{"id":1,"type":"private"},"text":"ok"}}'
+)
 
 
 def free_port() -> int:
@@ -52,8 +60,31 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def tyntec_event(user: str, index: int, text: str) -> bytes:
+    """A tyntec MoMessage: ``text`` from ``user`` on WhatsApp."""
+    event = {
+        "event": "MoMessage", "messageId": f"{user}-{index}",
+        "channel": "whatsapp", "from": user, "to": "4930123456",
+        "content": {"contentType": "text", "text": text},
+        "whatsapp": {"senderName": "Bench"},
+    }  # fmt: skip
+    return dumps(event).encode()
+
+
+def telegram_update(user: str, index: int, text: str) -> bytes:
+    """The Telegram update that brings ``text`` from ``user``, for the peer."""
+    person = {"id": int(user), "is_bot": False, "first_name": "Bench"}
+    message = {
+        "message_id": index + 1, "date": 1_767_225_600, "text": text,
+        "chat": {"id": int(user), "type": "private", "first_name": "Bench"}, "from": person,
+    }  # fmt: skip
+    return dumps({"update_id": int(user) * 10 + index, "message": message}).encode()
+
+
 class FakeTyntec:
-    """Answers every send with 202 and wakes whoever waits for a reply to that user."""
+    """Answers every send with 202 and wakes whoever waits for a reply to that user.
+
+    It answers the peer's Telegram ``sendMessage`` calls too, as the Bot API does."""
 
     def __init__(self) -> None:
         self.replies: dict[str, int] = {}
@@ -61,16 +92,22 @@ class FakeTyntec:
         self.sent = 0
 
     def handle(self, request_line: bytes, body: bytes) -> Answer:
-        if not request_line.startswith(b"post /chat-api/v2/messages "):
-            return 404, b'{"title":"Not Found"}'
-        user = str(loads(body)["to"]).lstrip("+")
+        if request_line.startswith(b"post /chat-api/v2/messages "):
+            self.replied(str(loads(body)["to"]).lstrip("+"))
+            return 202, b'{"messageId":"m-%d","acceptedAt":"2026-01-01T00:00:00Z"}' % self.sent
+        if request_line.startswith(b"post /bot%s/sendmessage " % TELEGRAM_TOKEN.encode()):
+            # aiogram posts its calls as a form.
+            self.replied(parse_qs(body.decode())["chat_id"][0])
+            return 200, TELEGRAM_SENT
+        return 404, b'{"title":"Not Found"}'
+
+    def replied(self, user: str) -> None:
         self.sent += 1
         count = self.replies.get(user, 0) + 1
         self.replies[user] = count
         waiting = self.waiters.get(user)
         if waiting is not None and count >= waiting[0] and not waiting[1].done():
             waiting[1].set_result(time.perf_counter())
-        return 202, b'{"messageId":"m-%d","acceptedAt":"2026-01-01T00:00:00Z"}' % self.sent
 
     def reply_after(self, user: str, total: int) -> asyncio.Future[float]:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -87,6 +124,7 @@ class Subject:
     command: list[str]
     ready: str
     cwd: Path = HERE.parent  # where ``python -m botkit`` finds the package it runs
+    webhook: Callable[[str, int, str], bytes] = tyntec_event  # an event's body
     process: subprocess.Popen[bytes] | None = None
     log: Any = None
 
@@ -228,15 +266,10 @@ async def load(
             while not queue.empty():
                 user = queue.get_nowait()
                 for index, text in enumerate(TEXTS):
-                    event = {
-                        "event": "MoMessage", "messageId": f"{user}-{index}",
-                        "channel": "whatsapp", "from": user, "to": "4930123456",
-                        "content": {"contentType": "text", "text": text},
-                        "whatsapp": {"senderName": "Bench"},
-                    }  # fmt: skip
+                    body = subject.webhook(user, index, text)
                     replied = fake.reply_after(user, subject.replies[index])
                     started = time.perf_counter()
-                    status, body = await client.post("/webhook", dumps(event).encode())
+                    status, body = await client.post("/webhook", body)
                     if status >= 300:
                         raise RuntimeError(f"{subject.name} answered {status}: {body[:500]!r}")
                     result.webhook.append(time.perf_counter() - started)
@@ -288,6 +321,13 @@ def pipeline_subject(port: int, api_url: str, db: Path, durability: str) -> Subj
         "--db", str(db), "--durability", durability,
     ]  # fmt: skip
     return Subject("pipeline", (1, 2, 3, 5), command, f"http://127.0.0.1:{port}/ready")
+
+
+def peer_subject(port: int, api_url: str, python: Path) -> Subject:
+    command = [str(python), str(HERE / "peer_aiogram.py"), "--port", str(port),
+               "--api-url", api_url]  # fmt: skip
+    return Subject("aiogram", (1, 2, 3, 5), command, f"http://127.0.0.1:{port}/ready",
+                   webhook=telegram_update)  # fmt: skip
 
 
 async def populate(db: Path, conversations: int) -> None:
@@ -401,6 +441,12 @@ async def main(arguments: argparse.Namespace) -> int:
                 rounds.setdefault(("botkit", concurrency), []).append(
                     await one(bot, port, concurrency)
                 )
+                if arguments.peer is not None:
+                    port = free_port()
+                    peer = peer_subject(port, api_url, arguments.peer)
+                    rounds.setdefault(("aiogram", concurrency), []).append(
+                        await one(peer, port, concurrency)
+                    )
                 if arguments.baseline is not None:
                     port = free_port()
                     db = workdir / f"c{concurrency}-{round_}-baseline.db"
@@ -438,15 +484,16 @@ async def main(arguments: argparse.Namespace) -> int:
             f"concurrency {concurrency}: botkit/floor events/s = {statistics.median(ratios):.2f}"
             f" (median of {len(ratios)} rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
         )
-        if arguments.pipeline:
-            for what, a, b in (("pipeline/floor", "pipeline", "floor"),
-                               ("botkit/pipeline", "botkit", "pipeline")):  # fmt: skip
-                pairs = zip(rounds[(b, concurrency)], rounds[(a, concurrency)], strict=True)
-                ratios = sorted(top.rate / bottom.rate for bottom, top in pairs)
-                print(
-                    f"    {what} events/s = {statistics.median(ratios):.2f}"
-                    f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
-                )
+        others = [name for name, wanted in (("pipeline", arguments.pipeline),
+                                            ("aiogram", arguments.peer)) if wanted]  # fmt: skip
+        for top, bottom in [*((other, "floor") for other in others),
+                            *(("botkit", other) for other in others)]:  # fmt: skip
+            pairs = zip(rounds[(bottom, concurrency)], rounds[(top, concurrency)], strict=True)
+            ratios = sorted(a.rate / b.rate for b, a in pairs)
+            print(
+                f"    {top}/{bottom} events/s = {statistics.median(ratios):.2f}"
+                f" (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+            )
         if arguments.baseline is not None:
             pairs = list(zip(rounds[("baseline", concurrency)], rounds[("botkit", concurrency)],
                              strict=True))  # fmt: skip
@@ -507,6 +554,10 @@ def options() -> argparse.Namespace:
         action="store_false",
         help="leave out the reference pipeline (benchmarks/pipeline.py)",
     )
+    parser.add_argument("--peer", type=Path, metavar="PYTHON",
+                        help="also measure the aiogram peer (benchmarks/peer_aiogram.py), run "
+                        "by this Python: one of a virtualenv with benchmarks/"
+                        "peer-requirements.txt")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5,
                         help="measurements per subject and concurrency, in turns (the ratio is "
                         "their median: the machine's speed swings between rounds)")  # fmt: skip
