@@ -296,13 +296,13 @@ async def load(
 
 def botkit_subject(
     port: int, api_url: str, db: Path, durability: str, sender: str, *,
-    name: str = "botkit", checkout: Path = HERE.parent,
+    name: str = "botkit", checkout: Path = HERE.parent, python: str = sys.executable,
 ) -> Subject:  # fmt: skip
     profile = os.environ.get("BOTKIT_BENCH_PROFILE")  # a file: profile botkit with cProfile
     runner = ["-m", "cProfile", "-o", profile] if profile else []
     wrapper = os.environ.get("BOTKIT_BENCH_WRAPPER", "")  # e.g. a profiler's command line
     command = [
-        *wrapper.split(), sys.executable, *runner, "-m", "botkit", "serve", str(HERE / "flow.yaml"),
+        *wrapper.split(), python, *runner, "-m", "botkit", "serve", str(HERE / "flow.yaml"),
         "--port", str(port),
         "--db", str(db), "--api-url", api_url, "--api-key", "bench",
         "--durability", durability, "--sender", sender,
@@ -452,7 +452,8 @@ async def main(arguments: argparse.Namespace) -> int:
                     db = workdir / f"c{concurrency}-{round_}-baseline.db"
                     other = botkit_subject(port, api_url, db, arguments.durability,
                                            arguments.sender, name="baseline",
-                                           checkout=arguments.baseline)  # fmt: skip
+                                           checkout=arguments.baseline,
+                                           python=arguments.baseline_python)  # fmt: skip
                     rounds.setdefault(("baseline", concurrency), []).append(
                         await one(other, port, concurrency)
                     )
@@ -564,6 +565,9 @@ def options() -> argparse.Namespace:
     parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
                         help="also measure the botkit of another checkout (a git worktree of "
                         "an earlier commit, say) in the same rounds, and compare")  # fmt: skip
+    parser.add_argument("--baseline-python", metavar="PYTHON", default=sys.executable,
+                        help="the Python that runs --baseline (say, a virtualenv of another "
+                        "Python version with botkit installed; default: this one)")  # fmt: skip
     arguments = parser.parse_args()
     if arguments.smoke:
         arguments.users, arguments.warmup, arguments.rounds = 60, 10, 1
