@@ -269,9 +269,9 @@ async def load(
                     body = subject.webhook(user, index, text)
                     replied = fake.reply_after(user, subject.replies[index])
                     started = time.perf_counter()
-                    status, body = await client.post("/webhook", body)
+                    status, answer = await client.post("/webhook", body)
                     if status >= 300:
-                        raise RuntimeError(f"{subject.name} answered {status}: {body[:500]!r}")
+                        raise RuntimeError(f"{subject.name} answered {status}: {answer[:500]!r}")
                     result.webhook.append(time.perf_counter() - started)
                     arrived = await asyncio.wait_for(replied, timeout=30)
                     result.to_reply.append(arrived - started)
