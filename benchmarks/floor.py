@@ -39,13 +39,33 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+def settle_collector() -> None:
+    """The collector as botkit/server/_collector.py sets it, once the app has loaded: what
+    start-up made lives as long as the process, and a young generation of 10,000."""
+    gc.freeze()
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+
+
+def subject_arguments() -> argparse.ArgumentParser:
+    """The command line every subject of run.py takes (each may add its own)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api-url", required=True)
+    return parser
+
+
+def serve(application: web.Application, port: int) -> None:
+    """Serve a subject on 127.0.0.1, on the event loop botkit uses, with no access log."""
+    web.run_app(application, host="127.0.0.1", port=port, print=None, access_log=None,
+                loop=new_event_loop())  # fmt: skip
+
+
 def app(api_url: str) -> web.Application:
     application = web.Application()
 
     async def session_context(app: web.Application):  # type: ignore[no-untyped-def]
         app["session"] = aiohttp.ClientSession(headers={"apikey": "bench"}, json_serialize=dumps)
-        gc.freeze()
-        gc.set_threshold(10_000, *gc.get_threshold()[1:])
+        settle_collector()
         yield
         await app["session"].close()
 
@@ -68,9 +88,5 @@ def app(api_url: str) -> web.Application:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--api-url", required=True)
-    arguments = parser.parse_args()
-    web.run_app(app(arguments.api_url), host="127.0.0.1", port=arguments.port, print=None,
-                access_log=None, loop=new_event_loop())  # fmt: skip
+    arguments = subject_arguments().parse_args()
+    serve(app(arguments.api_url), arguments.port)

@@ -16,17 +16,12 @@ MemoryStorage: state lives in the process and is lost with it; there is no inbox
 outbox and no history.
 
 Its dependencies clash with botkit's (aiogram pins pydantic below botkit's), so it runs from
-a virtualenv of its own: see benchmarks/README.md.
+a virtualenv of its own: see benchmarks/README.md. It shares the floor's set-up (floor.py
+imports only aiohttp, and orjson and uvloop when installed).
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
-from typing import Any
-
-import orjson
-import uvloop
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -37,6 +32,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from floor import dumps, loads, serve, settle_collector, subject_arguments
 
 TOKEN = "42:bench"
 
@@ -84,13 +80,9 @@ async def wrong_order_number(message: Message) -> None:
     await message.answer("Order numbers have 6 digits, like 123456.")
 
 
-def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def app(api_url: str) -> web.Application:
     session = AiohttpSession(
-        api=TelegramAPIServer.from_base(api_url), json_loads=orjson.loads, json_dumps=dumps
+        api=TelegramAPIServer.from_base(api_url), json_loads=loads, json_dumps=dumps
     )
     bot = Bot(TOKEN, session=session)
     dispatcher = Dispatcher(storage=MemoryStorage())
@@ -102,8 +94,7 @@ def app(api_url: str) -> web.Application:
     application.router.add_get("/ready", lambda request: web.Response(text="ok"))
 
     async def settle(app: web.Application) -> None:
-        gc.freeze()
-        gc.set_threshold(10_000, *gc.get_threshold()[1:])
+        settle_collector()
 
     async def close(app: web.Application) -> None:
         await bot.session.close()
@@ -114,9 +105,5 @@ def app(api_url: str) -> web.Application:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--api-url", required=True)
-    arguments = parser.parse_args()
-    web.run_app(app(arguments.api_url), host="127.0.0.1", port=arguments.port, print=None,
-                access_log=None, loop=uvloop.new_event_loop())  # fmt: skip
+    arguments = subject_arguments().parse_args()
+    serve(app(arguments.api_url), arguments.port)

@@ -19,9 +19,7 @@ botkit.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import gc
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -32,7 +30,7 @@ from typing import Any
 import aiohttp
 import aiosqlite
 from aiohttp import web
-from floor import dumps, loads, new_event_loop
+from floor import dumps, loads, serve, settle_collector, subject_arguments
 from transitions import Machine
 
 ACCOUNT = "4930123456"
@@ -149,8 +147,7 @@ class Pipeline:
         await self.db.commit()
         self.session = aiohttp.ClientSession(headers={"apikey": "bench"}, json_serialize=dumps)
         writer = asyncio.create_task(self.write())
-        gc.freeze()
-        gc.set_threshold(10_000, *gc.get_threshold()[1:])
+        settle_collector()
         yield
         writer.cancel()
         await self.session.close()
@@ -250,12 +247,8 @@ async def ready(request: web.Request) -> web.Response:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--api-url", required=True)
+    parser = subject_arguments()
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--durability", choices=["full", "normal"], default="full")
     arguments = parser.parse_args()
-    web.run_app(app(arguments.db, arguments.api_url, arguments.durability.upper()),
-                host="127.0.0.1", port=arguments.port, print=None, access_log=None,
-                loop=new_event_loop())  # fmt: skip
+    serve(app(arguments.db, arguments.api_url, arguments.durability.upper()), arguments.port)
