@@ -1,5 +1,8 @@
 """botkit: chatbots on tyntec's APIs, written as YAML flows, run on WhatsApp, SMS and tyntecEcho."""
 
+# Set before the imports below: the tyntec client names itself with it (its User-Agent).
+__version__ = "0.1.0"
+
 from .tyntec import (
     APIError,
     RetryPolicy,
@@ -9,5 +12,3 @@ from .tyntec import (
 )
 
 __all__ = ["APIError", "RetryPolicy", "TyntecClient", "TyntecError", "__version__", "messages"]
-
-__version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from botkit.sandbox import Fault, Sandbox
@@ -287,3 +288,17 @@ async def test_client_reads_key_and_url_from_the_environment(
     monkeypatch.delenv("TYNTEC_API_KEY")
     with pytest.raises(ValueError, match="TYNTEC_API_KEY"):
         TyntecClient()
+
+
+async def test_a_callers_aiohttp_session_is_used_and_left_open(sandbox_url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with TyntecClient(api_key="sandbox", base_url=sandbox_url, session=session) as api:
+            accepted = await api.chat.send(messages.text(USER, "through a session", from_=BOT))
+            assert (await api.chat.get_message(accepted.message_id)).to == USER
+        assert not session.closed  # the caller's to close
+    async with (
+        aiohttp.ClientSession() as session,
+        TyntecClient(api_key="wrong", base_url=sandbox_url, session=session) as api,
+    ):
+        with pytest.raises(AuthenticationError):  # the key goes with every request
+            await api.chat.send(messages.text(USER, "hi", from_=BOT))
