@@ -94,7 +94,7 @@ class Transport:
         self.retry = retry
         # Given an aiohttp session, the client sends through it (a caller's proxy or TLS
         # set-up, which the caller closes); otherwise through a ConnectionPool of its own,
-        # which costs a fifth of aiohttp's CPU per request (see ._connections).
+        # which costs less than half of aiohttp's CPU per call (see ._connections).
         self._session = session
         self._pool: ConnectionPool | None = None
         self._closed = False
