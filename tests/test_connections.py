@@ -135,6 +135,19 @@ async def test_an_answer_that_ends_with_the_connection_is_read_whole(serve: Serv
     await pool.close()
 
 
+async def test_an_answer_without_a_body_keeps_the_connection(serve: Serve) -> None:
+    async def no_content(request: bytes, writer: asyncio.StreamWriter) -> None:
+        await answer(writer, b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    server = await serve(no_content)
+    pool = ConnectionPool(server.url, {})
+    for _ in range(2):
+        got = await pool.request("DELETE", "/groups/1", timeout=2)
+        assert (got.status, got.body) == (204, b"")
+    assert server.connections == 1
+    await pool.close()
+
+
 async def test_connection_close_is_honoured(serve: Serve) -> None:
     async def closing(request: bytes, writer: asyncio.StreamWriter) -> None:
         await answer(writer, b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")

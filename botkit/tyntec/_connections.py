@@ -98,7 +98,10 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         answer, self._answer = self._answer, None
-        self._complete = self._parser.should_keep_alive() and not self._ends_with_close
+        # Called by the parser, the answer was framed (a length, chunks, or none for a 204):
+        # the connection is good for another exchange if the server keeps it. Called from
+        # connection_lost, the answer ran to the close, and `lost` says the rest.
+        self._complete = self._parser.should_keep_alive()
         if answer is not None and not answer.done():
             status = self._parser.get_status_code()
             answer.set_result(Answer(status, self._headers, b"".join(self._body)))
