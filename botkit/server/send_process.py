@@ -2,8 +2,8 @@
 
 Python runs one thread of Python at a time: in one process, taking webhooks, running flows
 and sending replies share one core. Sending (an HTTP request to tyntec per message, and its
-answer) is about a third of that work and needs nothing from the rest but the message, so
-``botkit serve --sender process`` hands committed messages to a child process
+answer) is a fifth of that work (a third on aiohttp's client) and needs nothing from the rest
+but the message, so ``botkit serve --sender process`` hands committed messages to a child process
 (:mod:`.send_worker`) over a pipe and applies what it reports (sent, retrying, failed) to
 the store through the same :class:`~.ledger.SendLedger` as in one process.
 

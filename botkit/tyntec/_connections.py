@@ -1,10 +1,10 @@
 """Keep-alive HTTP/1.1 connections to one origin (tyntec's API root), on httptools' parser.
 
-Why not aiohttp's client: sending is about a third of what ``botkit serve`` does per event,
-and a send through an aiohttp ``ClientSession`` costs about 95 µs of CPU (URL objects, header
-multidicts, timers, traces, its connector), where the exchange itself is a write and a parse.
-Through this pool the whole send costs about 40 µs (``benchmarks/client.py``), and ``botkit
-serve`` spends 0.8 times the CPU per event (benchmarks/README.md).
+Why not aiohttp's client: sending through it was about a third of what ``botkit serve`` did
+per event. A send through an aiohttp ``ClientSession`` costs about 95 µs of CPU (URL objects,
+header multidicts, timers, traces, its connector), where the exchange itself is a write and a
+parse. Through this pool the whole send costs about 40 µs (``benchmarks/client.py``), and
+``botkit serve`` spends 0.8 times the CPU per event (benchmarks/README.md).
 
 It speaks what the tyntec client needs and nothing more: one origin, http or https; requests
 with a body of known length; answers framed any way HTTP/1.1 allows (a length, chunks, or up
