@@ -265,7 +265,8 @@ async def test_connection_refused_is_a_connect_error(unused_tcp_port: int) -> No
             await api.chat.send(messages.text(USER, "hi", from_=BOT))
     # The request never left, so even a send is retried: twice after the first try.
     assert len(attempts) == 2
-    assert "cannot connect" in str(caught.value)
+    assert str(caught.value).startswith(f"POST /chat-api/v2/messages: cannot connect to {url}: ")
+    assert str(caught.value).count("cannot connect") == 1
 
 
 async def test_closed_client_refuses_reuse(sandbox_url: str) -> None:

@@ -45,6 +45,10 @@ class Answer(NamedTuple):
 class CannotConnect(OSError):
     """No connection could be made: the request was not sent."""
 
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot connect to {address}: {reason}")
+        self.reason = reason
+
 
 class ExchangeFailed(Exception):
     """The connection broke, or the answer could not be read, after the request was sent."""
@@ -235,8 +239,8 @@ class ConnectionPool:
                 server_hostname=self.host if self.tls else None,
             )
         except ssl.SSLError as exc:
-            raise CannotConnect(f"TLS with {self.host}:{self.port} failed: {exc}") from exc
+            raise CannotConnect(f"{self.host}:{self.port}", f"TLS failed: {exc}") from exc
         except OSError as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
-            raise CannotConnect(f"cannot connect to {self.host}:{self.port}: {reason}") from exc
+            raise CannotConnect(f"{self.host}:{self.port}", reason) from exc
         return connection

@@ -184,7 +184,7 @@ class Transport:
             else:
                 raise RuntimeError("use the client as `async with TyntecClient(...) as api:`")
         except (CannotConnect, aiohttp.ClientConnectorError) as exc:
-            reason = exc.strerror if isinstance(exc, aiohttp.ClientConnectorError) else exc
+            reason = exc.reason if isinstance(exc, CannotConnect) else exc.strerror
             raise ConnectError(
                 f"{method} {path}: cannot connect to {self.base_url}: {reason or exc}",
                 method=method,
