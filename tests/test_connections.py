@@ -82,8 +82,9 @@ async def test_requests_share_one_kept_alive_connection(serve: Serve) -> None:
     server = await serve(ok)
     pool = ConnectionPool(server.url + "/api", {"apikey": "secret"})
     for _ in range(3):
-        got = await pool.request("POST", "/messages", body=b'{"a":1}', timeout=2,
-                                 content_type="application/json")  # fmt: skip
+        got = await pool.request(
+            "POST", "/messages", body=b'{"a":1}', content_type="application/json", timeout=2
+        )
         assert (got.status, got.body) == (202, b"{}")
         assert got.headers["content-type"] == "application/json"
     assert server.connections == 1
@@ -109,8 +110,7 @@ async def test_a_request_without_body_says_so_where_servers_want_it(serve: Serve
 
 async def test_a_chunked_answer_is_read_whole_and_the_connection_kept(serve: Serve) -> None:
     async def chunked(request: bytes, writer: asyncio.StreamWriter) -> None:
-        await answer(writer, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                             b"5\r\nhello\r\n")  # fmt: skip
+        await answer(writer, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
         await asyncio.sleep(0.01)  # the rest in a later packet
         await answer(writer, b"6\r\n world\r\n0\r\n\r\n")
 
