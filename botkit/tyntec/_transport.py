@@ -22,7 +22,7 @@ import aiohttp
 
 from .. import __version__
 from .._json import dumps, loads
-from ._connections import CannotConnect, ConnectionPool, ExchangeFailed
+from ._connections import Answer, CannotConnect, ConnectionPool, ExchangeFailed
 from ._errors import (
     APIError,
     ConnectError,
@@ -92,28 +92,32 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry
-        # Given an aiohttp session, the client sends through it (a caller's proxy or TLS
-        # set-up, which the caller closes); otherwise through a ConnectionPool of its own,
-        # which costs less than half of aiohttp's CPU per call (see ._connections).
         self._session = session
-        self._pool: ConnectionPool | None = None
+        self._exchange: ConnectionPool | _SessionExchange | None = None
         self._closed = False
 
     async def open(self) -> None:
         if self._closed:
             raise RuntimeError("this TyntecClient is closed; create a new one")
-        if self._session is None and self._pool is None:
-            # Keep-alive connections for the client's life: no per-call connection set-up.
-            self._pool = ConnectionPool(
-                self.base_url,
-                {"apikey": self.api_key, "Accept": "application/json", "User-Agent": USER_AGENT},
+        if self._exchange is None:
+            headers = {
+                "apikey": self.api_key,
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            }
+            # Given an aiohttp session, the client sends through it (a caller's proxy or TLS
+            # set-up); otherwise through keep-alive connections of its own for the client's
+            # life, which cost less than half of aiohttp's CPU per call (see ._connections).
+            self._exchange = (
+                _SessionExchange(self._session, self.base_url, headers)
+                if self._session is not None
+                else ConnectionPool(self.base_url, headers)
             )
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-        self._session = None
-        self._pool = None
+        if self._exchange is not None:
+            await self._exchange.close()
+        self._exchange = None
         self._closed = True
 
     async def request(
@@ -171,18 +175,18 @@ class Transport:
         content_type: str | None,
         timeout: float | None,
     ) -> Response:
+        exchange = self._exchange
+        if exchange is None:
+            raise RuntimeError("use the client as `async with TyntecClient(...) as api:`")
+        query = _query(params)
+        target = f"{path}?{urlencode(query)}" if query else path
+        if json_body is not None:
+            data, content_type = dumps(json_body).encode(), "application/json"
         seconds = timeout or self.timeout
         try:
-            if self._pool is not None:
-                response = await self._through_pool(
-                    self._pool, method, path, params, json_body, data, content_type, seconds
-                )
-            elif self._session is not None:
-                response = await self._through_session(
-                    self._session, method, path, params, json_body, data, content_type, seconds
-                )
-            else:
-                raise RuntimeError("use the client as `async with TyntecClient(...) as api:`")
+            answer = await exchange.request(
+                method, target, body=data, content_type=content_type, timeout=seconds
+            )
         except (CannotConnect, aiohttp.ClientConnectorError) as exc:
             reason = exc.reason if isinstance(exc, CannotConnect) else exc.strerror
             raise ConnectError(
@@ -196,55 +200,43 @@ class Transport:
             ) from None
         except (ExchangeFailed, aiohttp.ClientError) as exc:
             raise TransportError(f"{method} {path}: {exc}", method=method, path=path) from None
-        log.debug("tyntec %s %s -> %d", method, path, response.status)
-        return response
-
-    @staticmethod
-    async def _through_pool(
-        pool: ConnectionPool,
-        method: str,
-        path: str,
-        params: Params | None,
-        json_body: Any,
-        data: bytes | None,
-        content_type: str | None,
-        timeout: float,
-    ) -> Response:
-        query = _query(params)
-        target = f"{path}?{urlencode(query)}" if query else path
-        if json_body is not None:
-            data, content_type = dumps(json_body).encode(), "application/json"
-        answer = await pool.request(
-            method, target, body=data, content_type=content_type, timeout=timeout
-        )
+        log.debug("tyntec %s %s -> %d", method, path, answer.status)
         return Response(answer.status, answer.headers, answer.body)
 
-    async def _through_session(
+
+class _SessionExchange:
+    """A caller's aiohttp session, with the :class:`ConnectionPool`'s ``request`` and
+    ``close``; the session stays the caller's to close."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, headers: dict[str, str]
+    ) -> None:
+        self.session = session
+        self.base_url = base_url
+        self.headers = headers
+
+    async def request(
         self,
-        session: aiohttp.ClientSession,
         method: str,
-        path: str,
-        params: Params | None,
-        json_body: Any,
-        data: bytes | None,
-        content_type: str | None,
+        target: str,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
         timeout: float,
-    ) -> Response:
-        headers = {"apikey": self.api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
-        if content_type:
-            headers["Content-Type"] = content_type
-        if json_body is not None:
-            data, headers["Content-Type"] = dumps(json_body).encode(), "application/json"
-        async with session.request(
+    ) -> Answer:
+        headers = {**self.headers, "Content-Type": content_type} if content_type else self.headers
+        async with self.session.request(
             method,
-            self.base_url + path,
-            params=_query(params),
-            data=data,
+            self.base_url + target,
+            data=body,
             headers=headers,
             timeout=_client_timeout(timeout),
         ) as raw:
-            body = await raw.read()
-            return Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, body)
+            answered = {k.lower(): v for k, v in raw.headers.items()}
+            return Answer(raw.status, answered, await raw.read())
+
+    async def close(self) -> None:
+        """Nothing: the session is the caller's."""
 
 
 @functools.lru_cache(maxsize=16)
