@@ -10,11 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from botkit.flow import load_flow
 from botkit.sandbox import Notifier, Sandbox
 from botkit.server import BotServer, Sending
+from botkit.server.front import BotSite
 from botkit.store import SQLiteStore
 from botkit.testing import WebhookRecorder
 from botkit.tyntec import RetryPolicy, TyntecClient
@@ -80,11 +82,13 @@ async def bot_sandbox(aiohttp_server: Any) -> tuple[Sandbox, str]:
 
 @pytest.fixture
 async def start_bot(
-    aiohttp_server: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
+    bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> AsyncIterator[Callable[..., Any]]:
-    """Start a BotServer on 127.0.0.1 against ``bot_sandbox``, with a real SQLite file."""
+    """Start a BotServer on 127.0.0.1 against ``bot_sandbox``, with a real SQLite file,
+    served as ``botkit serve`` serves it: the webhooks on botkit's front (BotSite)."""
     stand_in, sandbox_url = bot_sandbox
     sessions: list[aiohttp.ClientSession] = []
+    runners: list[web.AppRunner] = []
 
     async def start(
         *flows: Path, token: str | None = BOT_TOKEN, clock: Callable[[], float] = time.time,
@@ -98,8 +102,12 @@ async def start_bot(
             store, api, webhook_token=token, clock=clock, send_retry_delay=0.05,
             max_body=max_body, watch=watch, api_token=api_token, sending=sending,
         )  # fmt: skip
-        served = await aiohttp_server(server.app())
-        url = str(served.make_url("")).rstrip("/")
+        runner = web.AppRunner(server.app(), access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        site = BotSite(runner, server, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{site.port}"
         stand_in.webhook_url = f"{url}/webhook?token={token}" if token else f"{url}/webhook"
         stand_in.sms_webhook_url = stand_in.webhook_url.replace("/webhook", "/webhook/sms")
         session = aiohttp.ClientSession(
@@ -111,3 +119,5 @@ async def start_bot(
     yield start
     for session in sessions:
         await session.close()
+    for runner in runners:
+        await runner.cleanup()

@@ -66,7 +66,15 @@ async def test_a_message_and_its_turn_commit_together_and_a_retry_changes_nothin
 ) -> None:
     stand_in, _ = bot_sandbox
     bot = await start_bot(ROOT / "flows" / "echo.yaml")
+
+    async def delivered() -> bool:  # the sandbox's delivery reports are turns too
+        return all(m.delivery for m in await bot.store.outbox(("echo", USER)))
+
     await bot.post(mo_message("hi"))
+    # Its reply's delivery report queued behind it would make "ping" wait its turn.
+    await eventually(lambda: len(texts_to(stand_in)) == 1)
+    await eventually(delivered)
+    await bot.server.processor.workers.idle()
     message = mo_message("ping")
     assert await bot.post(message) == (200, {"accepted": True})
     await eventually(lambda: len(texts_to(stand_in)) == 2)
@@ -74,10 +82,6 @@ async def test_a_message_and_its_turn_commit_together_and_a_retry_changes_nothin
     events = await bot.store.inbox_events(("echo", USER))
     assert [e["processed_at"] == e["received_at"] for e in events if e["kind"] == "message"] == [
         True, True]  # fmt: skip
-
-    async def delivered() -> bool:  # the sandbox's delivery reports are turns too
-        return all(m.delivery for m in await bot.store.outbox(("echo", USER)))
-
     await eventually(delivered)
     await bot.server.processor.workers.idle()
     (before,) = await bot.store.conversations(flow="echo")

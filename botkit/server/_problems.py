@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
-__all__ = ["problem"]
+__all__ = ["Reply", "problem", "problem_reply"]
+
+
+class Reply(NamedTuple):
+    """An answer as whatever serves it writes it: a status, a body and its type."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+def problem_reply(status: int, title: str, detail: str, **extra: Any) -> Reply:
+    """An ``application/problem+json`` answer."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return Reply(status, json.dumps(body).encode(), "application/problem+json")
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
-    """An ``application/problem+json`` answer."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return web.Response(
-        status=status, text=json.dumps(body), content_type="application/problem+json"
-    )
+    """An ``application/problem+json`` answer, as aiohttp's response."""
+    reply = problem_reply(status, title, detail, **extra)
+    return web.Response(status=status, body=reply.body, content_type=reply.content_type)

@@ -22,7 +22,7 @@ from ..flow import Conversation, Engine, Flow
 from ..store import NewEvent, OutboxMessage, Store
 from ..tyntec import TyntecClient
 from ..tyntec.models import MessageStatus, parse_event
-from ._problems import problem
+from ._problems import Reply, problem, problem_reply
 from .intake import BadNotification, chat_notification, inbound_sms
 from .ledger import StoreLedger
 from .metrics import Metrics
@@ -42,8 +42,10 @@ log = logging.getLogger("botkit.server")
 DEFAULT_MAX_BODY = 1024 * 1024
 MIN_RETENTION_DAYS = 3
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-#: The answer to an accepted webhook, encoded once (it is the same for every event).
-_ACCEPTED = b'{"accepted": true}'
+#: The answers to an accepted webhook and a duplicate, encoded once.
+_ACCEPTED = Reply(200, b'{"accepted": true}')
+_DUPLICATE = Reply(200, b'{"accepted": false, "duplicate": true}')
+_UNAUTHORIZED = problem_reply(401, "Unauthorized", "a valid webhook token is required")
 #: Where replies are sent from: this process, or a process of its own (see .send_process).
 Sending = Literal["inline", "process"]
 
@@ -60,6 +62,9 @@ class BotServer:
     Keep aiohttp's default ``handler_cancellation=False``: a webhook handler cancelled while
     its event commits leaves the event stored but unprocessed until the next start.
     """
+
+    #: Where tyntec posts: the Chat API's notifications and the Messaging API's inbound SMS.
+    WEBHOOK_PATHS = frozenset({"/webhook", "/webhook/sms"})
 
     def __init__(
         self,
@@ -122,6 +127,8 @@ class BotServer:
         app = web.Application(
             client_max_size=self.max_body, middlewares=[self._problems, self._authenticate]
         )
+        # botkit's front (.front.BotSite) serves these itself; they answer when the app is
+        # served alone, and the requests the front relays to it.
         app.router.add_post("/webhook", self.chat_webhook)
         app.router.add_post("/webhook/sms", self.sms_webhook)
         app.router.add_get("/healthz", self.healthz)
@@ -221,43 +228,77 @@ class BotServer:
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._token is None or not request.path.startswith("/webhook"):
+        if not request.path.startswith("/webhook"):
             return await handler(request)
         given = request.query.get("token", "")
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             given = header.removeprefix("Bearer ").strip()
-        if secrets.compare_digest(given.encode(), self._token.encode()):
+        if self.webhook_authorized(given):
             return await handler(request)
+        return web.Response(
+            status=_UNAUTHORIZED.status, body=_UNAUTHORIZED.body,
+            content_type=_UNAUTHORIZED.content_type,
+        )  # fmt: skip
+
+    def count_refusal(self, status: int) -> None:
+        """Count a webhook the front refused before reading it whole (:mod:`.front`)."""
+        reason = {413: "too_large", 431: "too_large"}.get(status, "malformed")
+        self.metrics.count("botkit_events_rejected_total", reason=reason)
+
+    def webhook_authorized(self, given: str) -> bool:
+        """Whether a webhook came with the token (any, when the server has none)."""
+        if self._token is None or secrets.compare_digest(given.encode(), self._token.encode()):
+            return True
         self.metrics.count("botkit_events_rejected_total", reason="unauthorized")
-        return problem(401, "Unauthorized", "a valid webhook token is required")
+        return False
 
     # -- endpoints --------------------------------------------------------------------------
 
     async def chat_webhook(self, request: web.Request) -> web.StreamResponse:
         """Chat API notifications: MoMessage, MessageStatus::*, WhatsAppGroupEvent::*."""
-        flows = self.engine.flows  # read per request: a reload may add or remove flows
-        return await self._intake(request, lambda body: chat_notification(body, self.router, flows))
+        return await self._intake(request, self._chat_event)
 
     async def sms_webhook(self, request: web.Request) -> web.StreamResponse:
         """Inbound SMS of the Messaging API."""
-        return await self._intake(request, lambda body: inbound_sms(body, self.router))
+        return await self._intake(request, self._sms_event)
+
+    def _chat_event(self, body: Any) -> NewEvent:
+        # The flows are read per event: a reload may add or remove some.
+        return chat_notification(body, self.router, self.engine.flows)
+
+    def _sms_event(self, body: Any) -> NewEvent:
+        return inbound_sms(body, self.router)
+
+    async def take_webhook_request(self, path: str, token: str, body: bytes) -> Reply:
+        """A request to one of :attr:`WEBHOOK_PATHS` as botkit's front (:mod:`.front`) reads
+        it: the token it came with (``""`` for none) checked, then :meth:`take_webhook`."""
+        if not self.webhook_authorized(token):
+            return _UNAUTHORIZED
+        return await self.take_webhook(
+            body, self._chat_event if path == "/webhook" else self._sms_event
+        )
 
     async def _intake(
         self, request: web.Request, to_event: Callable[[Any], NewEvent]
     ) -> web.StreamResponse:
+        reply = await self.take_webhook(await request.read(), to_event)
+        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
+
+    async def take_webhook(self, raw: bytes, to_event: Callable[[Any], NewEvent]) -> Reply:
+        """A webhook's body made an event and stored; the answer to give once it is."""
         if not self.ready:
-            return problem(503, "Service Unavailable", "the bot is starting or stopping")
+            return problem_reply(503, "Service Unavailable", "the bot is starting or stopping")
         try:
-            body = loads(await request.read())
+            body = loads(raw)
         except ValueError as exc:
             self.metrics.count("botkit_events_rejected_total", reason="invalid_json")
-            return problem(400, "Invalid JSON", f"the body is not JSON: {exc}")
+            return problem_reply(400, "Invalid JSON", f"the body is not JSON: {exc}")
         try:
             event = to_event(body)
         except BadNotification as exc:
             self.metrics.count("botkit_events_rejected_total", reason="invalid")
-            return problem(400, "Invalid notification", exc.detail, errors=exc.errors)
+            return problem_reply(400, "Invalid notification", exc.detail, errors=exc.errors)
         if event.kind == "message" and self.loop_guard.is_echo_of_ours(event.payload["messageId"]):
             # Our own message came back as a user's: record it, answer nothing.
             log.warning("loop guard: message %s is one the bot sent; not answered",
@@ -272,16 +313,16 @@ class BotServer:
         except Exception:  # not stored, so not accepted: tyntec sends it again
             log.exception("storing a %s event failed", event.kind)
             self.metrics.count("botkit_events_rejected_total", reason="store")
-            return problem(
+            return problem_reply(
                 503, "Service Unavailable", "the event could not be stored; send it again later"
             )
         if stored is None and event.flow is not None:
             self.metrics.count("botkit_events_duplicate_total")
-            return web.json_response({"accepted": False, "duplicate": True})
+            return _DUPLICATE
         self.metrics.count("botkit_events_received_total", kind=event.kind)
         if event.kind in ("status", "delivery"):
             await self._record_status(event)
-        return web.Response(body=_ACCEPTED, content_type="application/json")
+        return _ACCEPTED
 
     async def _record_status(self, event: NewEvent) -> None:
         status = event.parsed if event.parsed is not None else parse_event(event.payload)

@@ -22,6 +22,7 @@ from ..tyntec import TyntecClient
 from ._collector import settle_collector
 from ._db_lock import DatabaseInUse, DatabaseLock
 from .app import DEFAULT_MAX_BODY, BotServer, Sending
+from .front import BotSite
 from .reload import flow_files
 
 __all__ = ["DatabaseInUse", "ServeOptions", "find_flows", "serve"]
@@ -108,7 +109,7 @@ async def _serve(options: ServeOptions, flows: list[Flow], stop: asyncio.Event) 
     )
     bot = web.AppRunner(server.app(), shutdown_timeout=options.shutdown_timeout, access_log=None)
     await bot.setup()
-    await web.TCPSite(bot, options.host, options.port).start()
+    await BotSite(bot, server, options.host, options.port).start()
     print(
         f"botkit serving {', '.join(f.name for f in flows)} on http://{options.host}:{options.port}"
         f" (database {options.db})",

@@ -1,0 +1,526 @@
+"""The webhooks' own HTTP/1.1 front: tyntec's notifications parsed by httptools (llhttp, the
+parser of uvicorn and of aiohttp's own C extension) and answered in one write; every other
+request handed to the aiohttp application behind it.
+
+Why not aiohttp's server for the webhooks too: a webhook is the one request a bot serves at
+volume, and aiohttp's request, router, middlewares and response cost about 70 µs of CPU per
+request, on the one thread that also runs every conversation's turn. This front costs about
+25 µs for the same exchange; ``botkit serve`` made 1.27 times the events per second with it
+(``benchmarks/README.md``, "What makes it fast").
+
+A connection stays with the front while its requests are webhook POSTs. The first request
+that is anything else (``/healthz``, ``/metrics``, the operator API, a GET of a webhook path)
+is relayed to aiohttp's request handler, and so is everything after it on that connection, once
+the front's own answers on it are written: answers leave in the order the requests came, as
+HTTP/1.1 wants. A relayed request is written anew from what the parser read (its line, its
+headers as they came, its body with a Content-Length), so the boundary between two requests
+that arrived in one read never needs finding.
+
+Limits, as aiohttp's server keeps them: a body of at most ``max_body`` bytes (413), a request
+line and headers of at most 64 KiB (431), a malformed request answered 400 and the connection
+closed; connections idle for ``keepalive_timeout`` are closed; at most 16 requests of one
+connection wait for their answers before it is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
+from typing import TYPE_CHECKING, cast
+from urllib.parse import parse_qsl
+
+import httptools
+from aiohttp import web
+
+from ._problems import Reply, problem_reply
+
+if TYPE_CHECKING:
+    from .app import BotServer
+
+__all__ = ["BotSite", "TakeWebhook", "WebhookFront"]
+
+log = logging.getLogger("botkit.server")
+
+TakeWebhook = Callable[[str, str, bytes], Awaitable[Reply]]
+"""What answers a webhook: its path, the token it came with (``""`` for none), its body."""
+
+#: The most of a request's line and headers read (aiohttp takes 8 KiB a line, 32k headers).
+MAX_HEAD = 64 * 1024
+#: Requests of one connection waiting for their answers before the front stops reading it.
+MAX_WAITING = 16
+#: aiohttp's default, so a connection lives as long whichever side serves it.
+KEEPALIVE_TIMEOUT = 75.0
+
+_REASONS = {
+    200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 413: b"Payload Too Large",
+    431: b"Request Header Fields Too Large", 500: b"Internal Server Error",
+    503: b"Service Unavailable",
+}  # fmt: skip
+#: Headers a relayed request is written without: its body goes with a Content-Length.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"expect"})
+
+
+class _StopReading(Exception):
+    """Raised from a parser callback when nothing more of a connection is read."""
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop reading a request that gets ``reply``."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+
+
+class WebhookFront:
+    """An asyncio protocol factory serving ``paths`` through ``take``, and every other
+    request through ``fallback`` (aiohttp's ``web.Server`` of the application).
+
+    Use it through :class:`BotSite`; by itself::
+
+        front = WebhookFront(server.take_webhook_request, runner.server, paths={"/webhook"})
+        listening = await loop.create_server(front, "127.0.0.1", 8080)
+        ...
+        listening.close()
+        await front.close(timeout=10)
+    """
+
+    def __init__(
+        self,
+        take: TakeWebhook,
+        fallback: Callable[[], asyncio.Protocol],
+        *,
+        paths: set[str] | frozenset[str],
+        max_body: int,
+        keepalive_timeout: float = KEEPALIVE_TIMEOUT,
+        on_refusal: Callable[[int], None] | None = None,
+    ) -> None:
+        self.take = take
+        self.fallback = fallback
+        self.on_refusal = on_refusal
+        self.paths = frozenset(path.encode() for path in paths)
+        self.max_body = max_body
+        self.keepalive_timeout = keepalive_timeout
+        self.connections: set[_Connection] = set()
+        self.closing = False
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._all_closed = asyncio.Event()
+        self._date_second = 0
+        self._date = b""
+
+    def __call__(self) -> asyncio.Protocol:
+        if self._sweeper is None and not self.closing:
+            self._sweep_later()
+        return _Connection(self)
+
+    def refused(self, status: int) -> None:
+        """Tell ``on_refusal`` of a request answered without reading it to its end."""
+        if self.on_refusal is not None:
+            self.on_refusal(status)
+
+    def date(self) -> bytes:
+        """The Date header's value, made once a second."""
+        now = int(time.time())
+        if now != self._date_second:
+            self._date_second, self._date = now, formatdate(now, usegmt=True).encode()
+        return self._date
+
+    async def close(self, timeout: float) -> None:
+        """Close idle connections at once and the others after their last answer, waiting
+        at most ``timeout`` for them; what is left is then aborted. Relayed connections are
+        aiohttp's to close (``AppRunner.cleanup``)."""
+        self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for connection in list(self.connections):
+            connection.close_when_done()
+        if self.connections:
+            try:
+                await asyncio.wait_for(self._all_closed.wait(), timeout)
+            except TimeoutError:
+                for connection in list(self.connections):
+                    connection.abort()
+
+    def forget(self, connection: _Connection) -> None:
+        """``connection`` is closed, or aiohttp's now."""
+        self.connections.discard(connection)
+        if self.closing and not self.connections:
+            self._all_closed.set()
+
+    def _sweep_later(self) -> None:
+        self._sweeper = asyncio.get_running_loop().call_later(
+            min(5.0, self.keepalive_timeout / 2), self._sweep
+        )
+
+    def _sweep(self) -> None:
+        # One timer for all connections: cheaper than a timer per request.
+        stale = asyncio.get_running_loop().time() - self.keepalive_timeout
+        for connection in list(self.connections):
+            if connection.idle_since(stale):
+                connection.abort()
+        if self.connections:
+            self._sweep_later()
+        else:
+            self._sweeper = None
+
+
+class _Relay:
+    """The aiohttp request handler a connection's requests go to once one was not a webhook;
+    what reaches it before the front's last answer is written waits."""
+
+    def __init__(self, handler: asyncio.Protocol) -> None:
+        self.handler = handler
+        self.started = False
+        self.raw = False  # after an upgrade, bytes go through as they come
+        self.waiting: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        if self.started:
+            self.handler.data_received(data)
+        else:
+            self.waiting.append(data)
+
+    def start(self, transport: asyncio.Transport) -> None:
+        self.started = True
+        self.handler.connection_made(transport)
+        waiting, self.waiting = self.waiting, []
+        for data in waiting:
+            self.handler.data_received(data)
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, front: WebhookFront) -> None:
+        self.front = front
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.replies: deque[tuple[asyncio.Future[Reply], bool]] = deque()
+        self.relay: _Relay | None = None
+        self.last_active = 0.0
+        self.in_message = False
+        self.closing = False  # close after the last answer
+        self.paused_for = 0  # reasons reading is paused: too many waiting, a full write buffer
+        self._new_message()
+
+    def _new_message(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_size = 0
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.ours = False
+
+    # -- the transport's side -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.last_active = asyncio.get_running_loop().time()
+        self.front.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.relay is not None and self.relay.raw:
+            self.relay.send(data)
+            return
+        if self.closing and not self.in_message and self.relay is None:
+            return  # after a request that closes the connection, nothing more is read
+        self.last_active = asyncio.get_running_loop().time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # What follows the upgrade's head is another protocol: aiohttp gets it as it is.
+            assert self.relay is not None
+            self.relay.raw = True
+            self.relay.send(data[cast(int, upgrade.args[0]) :])
+        except httptools.HttpParserCallbackError as error:
+            cause = error.__context__
+            if isinstance(cause, _Refused):
+                self.front.refused(cause.reply.status)
+                self._refuse(cause.reply)
+            elif not isinstance(cause, _StopReading):
+                raise
+        except httptools.HttpParserError as error:
+            self.front.refused(400)
+            self._refuse(problem_reply(400, "Bad Request", f"not an HTTP/1.1 request: {error}"))
+
+    def eof_received(self) -> bool | None:
+        if self.relay is not None and self.relay.started:
+            return self.relay.handler.eof_received()
+        if self.replies:  # the client is done sending, not reading: answer, then close
+            self.closing = True
+            return True
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.front.forget(self)
+        for reply, _ in self.replies:
+            # The event still commits (an answer that cannot arrive does not undo it): its
+            # outcome is only logged if it failed.
+            reply.remove_done_callback(self._write_ready)
+            reply.add_done_callback(_outcome)
+        self.replies.clear()
+        if self.relay is not None and self.relay.started:
+            self.relay.handler.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.relay is not None and self.relay.started:
+            self.relay.handler.pause_writing()
+        else:
+            self._pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.relay is not None and self.relay.started:
+            self.relay.handler.resume_writing()
+        else:
+            self._resume_reading()
+
+    # -- the parser's callbacks ---------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.closing and self.relay is None:
+            raise _StopReading  # after a request that closes the connection
+        self.in_message = True
+        self._new_message()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self._count_head(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        self._count_head(len(name) + len(value))
+
+    def on_headers_complete(self) -> None:
+        path = self.url.partition(b"?")[0]
+        self.ours = (
+            self.relay is None
+            and self.parser.get_method() == b"POST"
+            and path in self.front.paths
+            and not self.parser.should_upgrade()
+        )
+        if not self.ours:
+            if self.relay is None:
+                self.relay = _Relay(self.front.fallback())
+                if not self.replies:
+                    self._start_relay()
+            return
+        for name, value in self.headers:
+            lowered = name.lower()
+            if lowered == b"content-length" and value.strip().isdigit():
+                if int(value) > self.front.max_body:
+                    raise _Refused(self._too_large())
+            elif lowered == b"expect" and value.lower() == b"100-continue" and not self.replies:
+                assert self.transport is not None
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self.body_size += len(body)
+        if self.body_size > self.front.max_body:
+            raise _Refused(self._too_large())
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.in_message = False
+        keep_alive = self.parser.should_keep_alive()
+        if not self.ours:
+            assert self.relay is not None
+            self.relay.send(self._written_anew())
+            return
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        path, _, query = self.url.partition(b"?")
+        reply = asyncio.ensure_future(self.front.take(path.decode(), self._token(query), body))
+        self.replies.append((reply, keep_alive))
+        reply.add_done_callback(self._write_ready)
+        if not keep_alive:
+            self.closing = True
+        if len(self.replies) == MAX_WAITING:
+            self._pause_reading()
+
+    # -- answering ----------------------------------------------------------------------
+
+    def _write_ready(self, _: object = None) -> None:
+        """Write the answers that are ready, in the order of their requests."""
+        assert self.transport is not None
+        while self.replies and self.replies[0][0].done():
+            future, keep_alive = self.replies.popleft()
+            if len(self.replies) == MAX_WAITING - 1:
+                self._resume_reading()
+            last = not keep_alive or (self.closing and not self.replies and not self.in_message)
+            self._write(_outcome(future), close=last)
+            if last:
+                self.transport.close()
+                return
+        if not self.replies:
+            self.last_active = asyncio.get_running_loop().time()
+            if self.relay is not None and not self.relay.started:
+                self._start_relay()
+
+    def _write(self, reply: Reply, *, close: bool = False) -> None:
+        assert self.transport is not None
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s\r\n%s"
+            % (
+                reply.status, _REASONS.get(reply.status, b"Unknown"), reply.content_type.encode(),
+                len(reply.body), self.front.date(), b"Connection: close\r\n" if close else b"",
+                reply.body,
+            )
+        )  # fmt: skip
+
+    def _refuse(self, reply: Reply) -> None:
+        """Answer a request that is not read to its end, after the answers before it; the
+        connection closes then, as the rest of what was sent cannot be told apart."""
+        self.in_message = False
+        self.closing = True
+        refusal: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        refusal.set_result(reply)
+        self.replies.append((refusal, False))
+        self._write_ready()
+
+    def _too_large(self) -> Reply:
+        return problem_reply(
+            413, "Payload Too Large", f"bodies are limited to {self.front.max_body} bytes"
+        )
+
+    def _count_head(self, size: int) -> None:
+        self.head_size += size
+        if self.head_size > MAX_HEAD:
+            raise _Refused(
+                problem_reply(
+                    431, "Request Header Fields Too Large",
+                    f"a request's line and headers are limited to {MAX_HEAD} bytes",
+                )
+            )  # fmt: skip
+
+    def _token(self, query: bytes) -> str:
+        for name, value in self.headers:
+            if name.lower() == b"authorization" and value.startswith(b"Bearer "):
+                return value[7:].decode("latin-1").strip()
+        if b"token=" in query:
+            return dict(parse_qsl(query.decode("latin-1"))).get("token", "")
+        return ""
+
+    # -- relaying to aiohttp --------------------------------------------------------------
+
+    def _start_relay(self) -> None:
+        assert self.relay is not None
+        assert self.transport is not None
+        self.front.forget(self)  # aiohttp's now, to keep alive and to close
+        self.relay.start(self.transport)
+
+    def _written_anew(self) -> bytes:
+        """The request just read, as bytes for aiohttp: its line and headers as they came,
+        its body (unchunked) with a Content-Length."""
+        upgrade = self.parser.should_upgrade()
+        lines = [
+            b"%s %s HTTP/%s\r\n"
+            % (self.parser.get_method(), self.url, self.parser.get_http_version().encode())
+        ]
+        for name, value in self.headers:
+            if upgrade or name.lower() not in _FRAMING:
+                lines.append(b"%s: %s\r\n" % (name, value))
+        if not upgrade and (self.body_size or _has_framing(self.headers)):
+            lines.append(b"Content-Length: %d\r\n" % self.body_size)
+        lines.append(b"\r\n")
+        lines.extend(self.body)
+        return b"".join(lines)
+
+    # -- flow control and closing ---------------------------------------------------------
+
+    def _pause_reading(self) -> None:
+        self.paused_for += 1
+        if self.paused_for == 1 and self.transport is not None:
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        self.paused_for = max(0, self.paused_for - 1)
+        if self.paused_for == 0 and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def idle_since(self, moment: float) -> bool:
+        """Whether nothing was read or answered since ``moment`` while nothing was due."""
+        return not self.replies and self.last_active < moment
+
+    def close_when_done(self) -> None:
+        self.closing = True
+        if not self.replies and not self.in_message and self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _has_framing(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
+
+
+def _outcome(future: asyncio.Future[Reply]) -> Reply:
+    if future.cancelled():
+        return problem_reply(503, "Service Unavailable", "the server is stopping; send it again")
+    error = future.exception()
+    if error is not None:  # a bug: answered as a problem, and the server goes on
+        log.error("a webhook failed", exc_info=error)
+        return problem_reply(500, "Internal Server Error", "the server failed; see its log")
+    return future.result()
+
+
+class BotSite(web.BaseSite):
+    """aiohttp's ``TCPSite`` for a :class:`~botkit.server.BotServer`'s application: the
+    webhooks on botkit's own front, every other request on aiohttp's server.
+
+    >>> runner = web.AppRunner(server.app(), access_log=None)  # doctest: +SKIP
+    >>> await runner.setup()  # doctest: +SKIP
+    >>> await BotSite(runner, server, "127.0.0.1", 8080).start()  # doctest: +SKIP
+    >>> ...  # doctest: +SKIP
+    >>> await runner.cleanup()  # stops the site, then the server  # doctest: +SKIP
+    """
+
+    __slots__ = ("_bot", "_front", "_host", "_port", "_shutdown_timeout")
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        bot: BotServer,
+        host: str | None = None,
+        port: int = 8080,
+        *,
+        backlog: int = 128,
+        keepalive_timeout: float = KEEPALIVE_TIMEOUT,
+    ) -> None:
+        super().__init__(runner, backlog=backlog)
+        assert runner.server is not None  # BaseSite checked it
+        self._bot, self._host, self._port = bot, host, port
+        self._shutdown_timeout = bot.shutdown_timeout
+        self._front = WebhookFront(
+            bot.take_webhook_request, runner.server, paths=bot.WEBHOOK_PATHS,
+            max_body=bot.max_body, keepalive_timeout=keepalive_timeout,
+            on_refusal=bot.count_refusal,
+        )  # fmt: skip
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host or '0.0.0.0'}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one bound, after ``port=0``)."""
+        if self._server is not None and self._server.sockets:  # type: ignore[attr-defined]
+            return int(self._server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        return self._port
+
+    async def start(self) -> None:
+        await super().start()
+        self._server = await asyncio.get_running_loop().create_server(
+            self._front, self._host, self._port, backlog=self._backlog
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, then let the webhooks in flight be answered (``shutdown_timeout``
+        of the server) before the runner stops the server behind them."""
+        if self._server is not None:
+            self._server.close()
+        await self._front.close(self._shutdown_timeout)
+        await super().stop()
