@@ -94,6 +94,7 @@ async def start_bot(
         *flows: Path, token: str | None = BOT_TOKEN, clock: Callable[[], float] = time.time,
         db: Path | None = None, max_body: int = 1024 * 1024, watch: list[Path] | None = None,
         api_token: str | None = None, sending: Sending = "inline",
+        keepalive_timeout: float = 75.0,
     ) -> ServedBot:  # fmt: skip
         store = SQLiteStore(db or tmp_path / "bot.db")
         api = TyntecClient("sandbox", base_url=sandbox_url, retry=RetryPolicy(attempts=1))
@@ -105,7 +106,7 @@ async def start_bot(
         runner = web.AppRunner(server.app(), access_log=None)
         await runner.setup()
         runners.append(runner)
-        site = BotSite(runner, server, "127.0.0.1", 0)
+        site = BotSite(runner, server, "127.0.0.1", 0, keepalive_timeout=keepalive_timeout)
         await site.start()
         url = f"http://127.0.0.1:{site.port}"
         stand_in.webhook_url = f"{url}/webhook?token={token}" if token else f"{url}/webhook"
@@ -114,10 +115,11 @@ async def start_bot(
             headers={"Authorization": f"Bearer {token}"} if token else {}
         )
         sessions.append(session)
-        return ServedBot(server, store, url, session)
+        return ServedBot(server, store, url, session, runner)
 
     yield start
     for session in sessions:
         await session.close()
     for runner in runners:
-        await runner.cleanup()
+        if runner.server is not None:  # not stopped by the test
+            await runner.cleanup()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from botkit.sandbox import Sandbox
 from botkit.server import BotServer
@@ -82,6 +83,7 @@ class ServedBot:
     store: SQLiteStore
     url: str
     session: aiohttp.ClientSession
+    runner: web.AppRunner | None = None  # its cleanup stops the bot
 
     async def post(self, payload: Any, path: str = "/webhook", **kwargs: Any) -> tuple[int, Any]:
         async with self.session.post(self.url + path, json=payload, **kwargs) as response:
