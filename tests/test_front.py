@@ -302,3 +302,25 @@ async def test_an_upgrade_request_goes_to_aiohttp_as_it_came(bot: Any) -> None:
     upgrade = get(f"/webhook?token={BOT_TOKEN}", Connection="Upgrade", Upgrade="websocket")
     (answer,) = await exchange(bot.url, upgrade)
     assert answer[0] == 405  # aiohttp's answer: no webhook is a websocket
+
+
+async def test_http_1_0_keep_alive_is_said_and_kept(bot: Any) -> None:
+    host, port = bot.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    for text in ("a", "b"):
+        request = webhook(mo_message(text), Connection="keep-alive")
+        writer.write(request.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        status, headers, _ = await read_answer(reader)
+        assert (status, headers["connection"]) == (200, "keep-alive")
+    writer.close()
+
+
+async def test_a_half_closed_client_gets_its_relayed_answer_too(bot: Any) -> None:
+    host, port = bot.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(webhook(mo_message("hi")) + get("/healthz"))
+    writer.write_eof()
+    assert (await read_answer(reader))[0] == 200
+    status, _, body = await read_answer(reader)
+    assert (status, json.loads(body)["status"]) == (200, "ok")
+    writer.close()

@@ -198,11 +198,12 @@ class _Connection(asyncio.Protocol):
         self.front = front
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.replies: deque[tuple[asyncio.Future[Reply], bool]] = deque()
+        self.replies: deque[tuple[asyncio.Future[Reply], bytes]] = deque()
         self.relay: _Relay | None = None
         self.last_active = 0.0
         self.in_message = False
         self.closing = False  # close after the last answer
+        self.ended = False  # the client sent its end (a half-close)
         self.paused_for = 0  # reasons reading is paused: too many waiting, a full write buffer
         self._new_message()
 
@@ -250,7 +251,7 @@ class _Connection(asyncio.Protocol):
         if self.relay is not None and self.relay.started:
             return self.relay.handler.eof_received()
         if self.replies:  # the client is done sending, not reading: answer, then close
-            self.closing = True
+            self.closing = self.ended = True
             return True
         return None  # the transport closes itself
 
@@ -307,14 +308,15 @@ class _Connection(asyncio.Protocol):
                 if not self.replies:
                     self._start_relay()
             return
+        expects = False
         for name, value in self.headers:
             lowered = name.lower()
-            if lowered == b"content-length" and value.strip().isdigit():
-                if int(value) > self.front.max_body:
-                    raise _Refused(self._too_large())
-            elif lowered == b"expect" and value.lower() == b"100-continue" and not self.replies:
-                assert self.transport is not None
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if lowered == b"content-length" and int(value) > self.front.max_body:
+                raise _Refused(self._too_large())  # llhttp checked that it is a number
+            expects = expects or (lowered == b"expect" and value.lower() == b"100-continue")
+        if expects and not self.replies:  # else the client sends its body after a wait
+            assert self.transport is not None
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)
@@ -332,7 +334,7 @@ class _Connection(asyncio.Protocol):
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         path, _, query = self.url.partition(b"?")
         reply = asyncio.ensure_future(self.front.take(path.decode(), self._token(query), body))
-        self.replies.append((reply, keep_alive))
+        self.replies.append((reply, _connection_header(keep_alive, self.parser)))
         reply.add_done_callback(self._write_ready)
         if not keep_alive:
             self.closing = True
@@ -345,11 +347,13 @@ class _Connection(asyncio.Protocol):
         """Write the answers that are ready, in the order of their requests."""
         assert self.transport is not None
         while self.replies and self.replies[0][0].done():
-            future, keep_alive = self.replies.popleft()
+            future, connection = self.replies.popleft()
             if len(self.replies) == MAX_WAITING - 1:
                 self._resume_reading()
-            last = not keep_alive or (self.closing and not self.replies and not self.in_message)
-            self._write(_outcome(future), close=last)
+            last = connection is _CLOSE or (
+                self.closing and not self.replies and not self.in_message and self.relay is None
+            )
+            self._write(_outcome(future), _CLOSE if last else connection)
             if last:
                 self.transport.close()
                 return
@@ -358,25 +362,30 @@ class _Connection(asyncio.Protocol):
             if self.relay is not None and not self.relay.started:
                 self._start_relay()
 
-    def _write(self, reply: Reply, *, close: bool = False) -> None:
+    def _write(self, reply: Reply, connection: bytes) -> None:
         assert self.transport is not None
         self.transport.write(
             b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s\r\n%s"
             % (
                 reply.status, _REASONS.get(reply.status, b"Unknown"), reply.content_type.encode(),
-                len(reply.body), self.front.date(), b"Connection: close\r\n" if close else b"",
+                len(reply.body), self.front.date(), connection,
                 reply.body,
             )
         )  # fmt: skip
 
     def _refuse(self, reply: Reply) -> None:
         """Answer a request that is not read to its end, after the answers before it; the
-        connection closes then, as the rest of what was sent cannot be told apart."""
+        connection closes then, as the rest of what was sent cannot be told apart. On a
+        connection relayed to aiohttp, whose answers the front does not see, it is cut."""
+        if self.relay is not None:
+            assert self.transport is not None
+            self.transport.abort()
+            return
         self.in_message = False
         self.closing = True
         refusal: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         refusal.set_result(reply)
-        self.replies.append((refusal, False))
+        self.replies.append((refusal, _CLOSE))
         self._write_ready()
 
     def _too_large(self) -> Reply:
@@ -399,7 +408,9 @@ class _Connection(asyncio.Protocol):
             if name.lower() == b"authorization" and value.startswith(b"Bearer "):
                 return value[7:].decode("latin-1").strip()
         if b"token=" in query:
-            return dict(parse_qsl(query.decode("latin-1"))).get("token", "")
+            for key, given in parse_qsl(query.decode("latin-1")):
+                if key == "token":  # the first, as aiohttp's request.query gives it
+                    return given
         return ""
 
     # -- relaying to aiohttp --------------------------------------------------------------
@@ -409,6 +420,11 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.front.forget(self)  # aiohttp's now, to keep alive and to close
         self.relay.start(self.transport)
+        if self.ended:
+            # The client sent its end before aiohttp had the connection. aiohttp's handler
+            # would have the transport closed at once, before its answer; it is left open
+            # for the answer, and aiohttp closes it when its keep-alive time is up.
+            self.relay.handler.eof_received()
 
     def _written_anew(self) -> bytes:
         """The request just read, as bytes for aiohttp: its line and headers as they came,
@@ -451,6 +467,17 @@ class _Connection(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+
+_CLOSE = b"Connection: close\r\n"
+_KEEP_ALIVE = b"Connection: keep-alive\r\n"
+
+
+def _connection_header(keep_alive: bool, parser: httptools.HttpRequestParser) -> bytes:
+    """What an answer says of its connection: nothing, in HTTP/1.1's default."""
+    if not keep_alive:
+        return _CLOSE
+    return b"" if parser.get_http_version() == "1.1" else _KEEP_ALIVE
 
 
 def _has_framing(headers: list[tuple[bytes, bytes]]) -> bool:
