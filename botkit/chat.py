@@ -20,6 +20,7 @@ from .flow import Conversation
 from .flow.outgoing import describe
 from .sandbox import DEFAULT_BOT_NUMBER, Clock, Notifier, Sandbox
 from .server import BotServer
+from .server.front import BotSite
 from .server.runner import find_flows
 from .store import HistoryEntry, SQLiteStore
 from .tyntec import RetryPolicy, TyntecClient
@@ -78,7 +79,7 @@ class ChatSession:
             self.flows, SQLiteStore(self.db, durability="normal"), api, clock=self.clock.now,
             send_retry_delay=0.1,
         )  # fmt: skip
-        bot_url = await self._serve(self.server.app())
+        bot_url = await self._serve(self.server.app(), bot=self.server)
         self.sandbox.webhook_url = f"{bot_url}/webhook"
         self.sandbox.sms_webhook_url = f"{bot_url}/webhook/sms"
         return self
@@ -94,12 +95,14 @@ class ChatSession:
         if self._temporary is not None:
             self._temporary.cleanup()
 
-    async def _serve(self, app: web.Application) -> str:
+    async def _serve(self, app: web.Application, *, bot: BotServer | None = None) -> str:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
         self._runners.append(runner)
-        return f"http://127.0.0.1:{runner.addresses[-1][1]}"
+        # A bot is served as `botkit serve` serves it: its webhooks on botkit's front.
+        site = BotSite(runner, bot, "127.0.0.1", 0) if bot else web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{site.port}"
 
     # -- the user's side ----------------------------------------------------------------
 
