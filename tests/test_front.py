@@ -202,6 +202,7 @@ async def test_what_is_not_http_gets_400_and_a_closed_connection(bot: Any) -> No
     assert "not an HTTP/1.1 request" in json.loads(body)["detail"]
     assert await closed(reader)
     writer.close()
+    assert bot.server.metrics.value("botkit_events_rejected_total", reason="malformed") == 1
 
 
 async def test_headers_over_the_limit_get_431(bot: Any) -> None:

@@ -5,8 +5,8 @@ request handed to the aiohttp application behind it.
 Why not aiohttp's server for the webhooks too: a webhook is the one request a bot serves at
 volume, and aiohttp's request, router, middlewares and response cost about 70 µs of CPU per
 request, on the one thread that also runs every conversation's turn. This front costs about
-25 µs for the same exchange; ``botkit serve`` made 1.27 times the events per second with it
-(``benchmarks/README.md``, "What makes it fast").
+25 µs for the same exchange; ``botkit serve`` made 1.15 to 1.27 times the events per second
+with it (``benchmarks/README.md``, "What makes it fast").
 
 A connection stays with the front while its requests are webhook POSTs. The first request
 that is anything else (``/healthz``, ``/metrics``, the operator API, a GET of a webhook path)
@@ -48,7 +48,7 @@ log = logging.getLogger("botkit.server")
 TakeWebhook = Callable[[str, str, bytes], Awaitable[Reply]]
 """What answers a webhook: its path, the token it came with (``""`` for none), its body."""
 
-#: The most of a request's line and headers read (aiohttp takes 8 KiB a line, 32k headers).
+#: The most of a request's line and headers read (aiohttp's server takes lines of 8 KiB).
 MAX_HEAD = 64 * 1024
 #: Requests of one connection waiting for their answers before the front stops reading it.
 MAX_WAITING = 16
