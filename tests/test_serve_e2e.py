@@ -79,9 +79,13 @@ async def stack(
             await process.stop(signal.SIGKILL)
 
 
-@pytest.mark.parametrize("sender", ["inline", "process"])
-async def test_support_flow_over_http_with_a_restart(stack: Any, sender: str) -> None:
-    sandbox, bot = await stack(ROOT / "flows" / "support.yaml", "--sender", sender)
+@pytest.mark.parametrize(("sender", "webhooks"), [("inline", "aiohttp"), ("process", "front")])
+async def test_support_flow_over_http_with_a_restart(
+    stack: Any, sender: str, webhooks: str
+) -> None:
+    sandbox, bot = await stack(
+        ROOT / "flows" / "support.yaml", "--sender", sender, "--webhooks", webhooks
+    )
     await sandbox.user_says(USER, text="hi", name="Ana", to=BOT)
     await eventually(lambda: texts_to(sandbox) == [
         "Hi Ana! Reply 1 for your order status, 2 to talk to a person."])  # fmt: skip

@@ -41,6 +41,10 @@ __all__ = ["serve"]
     "--sender", type=click.Choice(["process", "inline"]), default="process", show_default=True,
     help="Send replies from a second process (on a second core), or from this one.",
 )  # fmt: skip
+@click.option(
+    "--webhooks", type=click.Choice(["front", "aiohttp"]), default="front", show_default=True,
+    help="Serve the webhooks on botkit's own HTTP front, or on aiohttp's server as the rest.",
+)  # fmt: skip
 @click.option("--shutdown-timeout", default=10.0, show_default=True, type=float)
 @click.option("--reload", is_flag=True, help="Reload changed flow files without a restart.")
 @click.option(
@@ -63,6 +67,7 @@ def serve(
     sandbox_port: int | None,
     durability: str,
     sender: str,
+    webhooks: str,
     shutdown_timeout: float,
     retention_days: float | None,
     reload: bool,
@@ -86,6 +91,7 @@ def serve(
         sandbox_port=sandbox_port,
         durability="full" if durability == "full" else "normal",
         sending="process" if sender == "process" else "inline",
+        webhooks="front" if webhooks == "front" else "aiohttp",
         shutdown_timeout=shutdown_timeout,
         retention_days=retention_days,
         reload=reload,

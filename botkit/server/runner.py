@@ -12,6 +12,7 @@ import logging
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
 
@@ -45,6 +46,8 @@ class ServeOptions:
     sandbox_port: int | None = None
     durability: Durability = "full"
     sending: Sending = "process"
+    #: Who serves the webhooks: botkit's front (see .front), or aiohttp as every other route.
+    webhooks: Literal["front", "aiohttp"] = "front"
     max_body: int = DEFAULT_MAX_BODY
     shutdown_timeout: float = 10.0
     retention_days: float | None = None
@@ -109,7 +112,10 @@ async def _serve(options: ServeOptions, flows: list[Flow], stop: asyncio.Event) 
     )
     bot = web.AppRunner(server.app(), shutdown_timeout=options.shutdown_timeout, access_log=None)
     await bot.setup()
-    await BotSite(bot, server, options.host, options.port).start()
+    if options.webhooks == "front":
+        await BotSite(bot, server, options.host, options.port).start()
+    else:
+        await web.TCPSite(bot, options.host, options.port).start()
     print(
         f"botkit serving {', '.join(f.name for f in flows)} on http://{options.host}:{options.port}"
         f" (database {options.db})",
