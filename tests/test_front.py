@@ -325,3 +325,35 @@ async def test_a_half_closed_client_gets_its_relayed_answer_too(bot: Any) -> Non
     status, _, body = await read_answer(reader)
     assert (status, json.loads(body)["status"]) == (200, "ok")
     writer.close()
+
+
+async def test_a_failing_webhook_is_a_500_problem_and_the_connection_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aiohttp import web
+
+    from botkit.server._problems import Reply
+    from botkit.server.front import WebhookFront
+
+    async def take(path: str, token: str, body: bytes) -> Reply:
+        if body == b"boom":
+            raise RuntimeError("a bug")
+        return Reply(200, b'{"took": "%s"}' % path.encode())
+
+    runner = web.ServerRunner(web.Server(lambda request: web.Response(text="aiohttp")))
+    await runner.setup()
+    assert runner.server is not None
+    front = WebhookFront(take, runner.server, paths={"/hook"}, max_body=100)
+    listening = await asyncio.get_running_loop().create_server(front, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    post = b"POST /hook HTTP/1.1\r\nContent-Length: 4\r\n\r\n"
+    answers = await exchange(f"http://127.0.0.1:{port}", post + b"boom", post + b"fine")
+    assert [(status, json.loads(body)) for status, _, body in answers] == [
+        (500, {"type": "about:blank", "title": "Internal Server Error", "status": 500,
+               "detail": "the server failed; see its log"}),
+        (200, {"took": "/hook"}),
+    ]  # fmt: skip
+    assert "a webhook failed" in caplog.text
+    listening.close()
+    await front.close(timeout=1)
+    await runner.cleanup()

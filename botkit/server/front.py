@@ -198,7 +198,11 @@ class _Connection(asyncio.Protocol):
         self.front = front
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
+        # The answers due, in the order of their requests: each a future the request's task
+        # sets, and what the answer says of the connection.
         self.replies: deque[tuple[asyncio.Future[Reply], bytes]] = deque()
+        self.tasks: set[asyncio.Task[None]] = set()  # the tasks answering them, kept alive
+        self.lost = False
         self.relay: _Relay | None = None
         self.last_active = 0.0
         self.in_message = False
@@ -257,11 +261,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.front.forget(self)
-        for reply, _ in self.replies:
-            # The event still commits (an answer that cannot arrive does not undo it): its
-            # outcome is only logged if it failed.
-            reply.remove_done_callback(self._write_ready)
-            reply.add_done_callback(_outcome)
+        # The events in flight still commit: an answer that cannot arrive does not undo them.
+        self.lost = True
         self.replies.clear()
         if self.relay is not None and self.relay.started:
             self.relay.handler.connection_lost(exc)
@@ -333,9 +334,11 @@ class _Connection(asyncio.Protocol):
             return
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         path, _, query = self.url.partition(b"?")
-        reply = asyncio.ensure_future(self.front.take(path.decode(), self._token(query), body))
+        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self.replies.append((reply, _connection_header(keep_alive, self.parser)))
-        reply.add_done_callback(self._write_ready)
+        task = asyncio.ensure_future(self._answer(reply, path.decode(), self._token(query), body))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
         if not keep_alive:
             self.closing = True
         if len(self.replies) == MAX_WAITING:
@@ -343,7 +346,21 @@ class _Connection(asyncio.Protocol):
 
     # -- answering ----------------------------------------------------------------------
 
-    def _write_ready(self, _: object = None) -> None:
+    async def _answer(
+        self, reply: asyncio.Future[Reply], path: str, token: str, body: bytes
+    ) -> None:
+        try:
+            answer = await self.front.take(path, token, body)
+        except Exception:  # a bug: answered as a problem, and the server goes on
+            log.exception("a webhook failed")
+            answer = problem_reply(500, "Internal Server Error", "the server failed; see its log")
+        if not self.lost:
+            # Written from here rather than from a callback on the task, which would run a
+            # turn of the loop later (measured: within the noise, 1.02 times the events/s).
+            reply.set_result(answer)
+            self._write_ready()
+
+    def _write_ready(self) -> None:
         """Write the answers that are ready, in the order of their requests."""
         assert self.transport is not None
         while self.replies and self.replies[0][0].done():
@@ -353,7 +370,7 @@ class _Connection(asyncio.Protocol):
             last = connection is _CLOSE or (
                 self.closing and not self.replies and not self.in_message and self.relay is None
             )
-            self._write(_outcome(future), _CLOSE if last else connection)
+            self._write(future.result(), _CLOSE if last else connection)
             if last:
                 self.transport.close()
                 return
@@ -482,16 +499,6 @@ def _connection_header(keep_alive: bool, parser: httptools.HttpRequestParser) ->
 
 def _has_framing(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
-
-
-def _outcome(future: asyncio.Future[Reply]) -> Reply:
-    if future.cancelled():
-        return problem_reply(503, "Service Unavailable", "the server is stopping; send it again")
-    error = future.exception()
-    if error is not None:  # a bug: answered as a problem, and the server goes on
-        log.error("a webhook failed", exc_info=error)
-        return problem_reply(500, "Internal Server Error", "the server failed; see its log")
-    return future.result()
 
 
 class BotSite(web.BaseSite):
