@@ -20,8 +20,8 @@ from .flow import Conversation
 from .flow.outgoing import describe
 from .sandbox import DEFAULT_BOT_NUMBER, Clock, Notifier, Sandbox
 from .server import BotServer
-from .server.front import BotSite
 from .server.runner import find_flows
+from .server.site import BotSite
 from .store import HistoryEntry, SQLiteStore
 from .tyntec import RetryPolicy, TyntecClient
 

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from botkit.flow import load_flow
 from botkit.sandbox import Notifier, Sandbox
 from botkit.server import BotServer, Sending
-from botkit.server.front import BotSite
+from botkit.server.site import BotSite
 from botkit.store import SQLiteStore
 from botkit.testing import WebhookRecorder
 from botkit.tyntec import RetryPolicy, TyntecClient

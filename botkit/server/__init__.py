@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app import DEFAULT_MAX_BODY, BotServer, Sending
-    from .front import BotSite
     from .routing import Router, RoutingError
+    from .site import BotSite
 
 __all__ = ["DEFAULT_MAX_BODY", "BotServer", "BotSite", "Router", "RoutingError", "Sending"]
 
 _ON_FIRST_USE = {
     "DEFAULT_MAX_BODY": ".app",
     "BotServer": ".app",
-    "BotSite": ".front",
+    "BotSite": ".site",
     "Sending": ".app",
     "Router": ".routing",
     "RoutingError": ".routing",

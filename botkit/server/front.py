@@ -30,18 +30,15 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING, cast
+from typing import cast
 from urllib.parse import parse_qsl
 
 import httptools
-from aiohttp import web
 
 from ._problems import Reply, problem_reply
+from ._relay import Relay, written_anew
 
-if TYPE_CHECKING:
-    from .app import BotServer
-
-__all__ = ["BotSite", "TakeWebhook", "WebhookFront"]
+__all__ = ["KEEPALIVE_TIMEOUT", "TakeWebhook", "WebhookFront"]
 
 log = logging.getLogger("botkit.server")
 
@@ -60,8 +57,6 @@ _REASONS = {
     431: b"Request Header Fields Too Large", 500: b"Internal Server Error",
     503: b"Service Unavailable",
 }  # fmt: skip
-#: Headers a relayed request is written without: its body goes with a Content-Length.
-_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"expect"})
 
 
 class _StopReading(Exception):
@@ -80,7 +75,7 @@ class WebhookFront:
     """An asyncio protocol factory serving ``paths`` through ``take``, and every other
     request through ``fallback`` (aiohttp's ``web.Server`` of the application).
 
-    Use it through :class:`BotSite`; by itself::
+    Use it through :class:`~botkit.server.BotSite`; by itself::
 
         front = WebhookFront(server.take_webhook_request, runner.server, paths={"/webhook"})
         listening = await loop.create_server(front, "127.0.0.1", 8080)
@@ -169,30 +164,6 @@ class WebhookFront:
             self._sweeper = None
 
 
-class _Relay:
-    """The aiohttp request handler a connection's requests go to once one was not a webhook;
-    what reaches it before the front's last answer is written waits."""
-
-    def __init__(self, handler: asyncio.Protocol) -> None:
-        self.handler = handler
-        self.started = False
-        self.raw = False  # after an upgrade, bytes go through as they come
-        self.waiting: list[bytes] = []
-
-    def send(self, data: bytes) -> None:
-        if self.started:
-            self.handler.data_received(data)
-        else:
-            self.waiting.append(data)
-
-    def start(self, transport: asyncio.Transport) -> None:
-        self.started = True
-        self.handler.connection_made(transport)
-        waiting, self.waiting = self.waiting, []
-        for data in waiting:
-            self.handler.data_received(data)
-
-
 class _Connection(asyncio.Protocol):
     def __init__(self, front: WebhookFront) -> None:
         self.front = front
@@ -203,7 +174,7 @@ class _Connection(asyncio.Protocol):
         self.replies: deque[tuple[asyncio.Future[Reply], bytes]] = deque()
         self.tasks: set[asyncio.Task[None]] = set()  # the tasks answering them, kept alive
         self.lost = False
-        self.relay: _Relay | None = None
+        self.relay: Relay | None = None
         self.last_active = 0.0
         self.in_message = False
         self.closing = False  # close after the last answer
@@ -305,7 +276,7 @@ class _Connection(asyncio.Protocol):
         )
         if not self.ours:
             if self.relay is None:
-                self.relay = _Relay(self.front.fallback())
+                self.relay = Relay(self.front.fallback())
                 if not self.replies:
                     self._start_relay()
             return
@@ -444,21 +415,10 @@ class _Connection(asyncio.Protocol):
             self.relay.handler.eof_received()
 
     def _written_anew(self) -> bytes:
-        """The request just read, as bytes for aiohttp: its line and headers as they came,
-        its body (unchunked) with a Content-Length."""
-        upgrade = self.parser.should_upgrade()
-        lines = [
-            b"%s %s HTTP/%s\r\n"
-            % (self.parser.get_method(), self.url, self.parser.get_http_version().encode())
-        ]
-        for name, value in self.headers:
-            if upgrade or name.lower() not in _FRAMING:
-                lines.append(b"%s: %s\r\n" % (name, value))
-        if not upgrade and (self.body_size or _has_framing(self.headers)):
-            lines.append(b"Content-Length: %d\r\n" % self.body_size)
-        lines.append(b"\r\n")
-        lines.extend(self.body)
-        return b"".join(lines)
+        return written_anew(
+            self.parser.get_method(), self.url, self.parser.get_http_version(), self.headers,
+            self.body, upgrade=self.parser.should_upgrade(),
+        )  # fmt: skip
 
     # -- flow control and closing ---------------------------------------------------------
 
@@ -495,66 +455,3 @@ def _connection_header(keep_alive: bool, parser: httptools.HttpRequestParser) ->
     if not keep_alive:
         return _CLOSE
     return b"" if parser.get_http_version() == "1.1" else _KEEP_ALIVE
-
-
-def _has_framing(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
-
-
-class BotSite(web.BaseSite):
-    """aiohttp's ``TCPSite`` for a :class:`~botkit.server.BotServer`'s application: the
-    webhooks on botkit's own front, every other request on aiohttp's server.
-
-    >>> runner = web.AppRunner(server.app(), access_log=None)  # doctest: +SKIP
-    >>> await runner.setup()  # doctest: +SKIP
-    >>> await BotSite(runner, server, "127.0.0.1", 8080).start()  # doctest: +SKIP
-    >>> ...  # doctest: +SKIP
-    >>> await runner.cleanup()  # stops the site, then the server  # doctest: +SKIP
-    """
-
-    __slots__ = ("_bot", "_front", "_host", "_port", "_shutdown_timeout")
-
-    def __init__(
-        self,
-        runner: web.BaseRunner,
-        bot: BotServer,
-        host: str | None = None,
-        port: int = 8080,
-        *,
-        backlog: int = 128,
-        keepalive_timeout: float = KEEPALIVE_TIMEOUT,
-    ) -> None:
-        super().__init__(runner, backlog=backlog)
-        assert runner.server is not None  # BaseSite checked it
-        self._bot, self._host, self._port = bot, host, port
-        self._shutdown_timeout = bot.shutdown_timeout
-        self._front = WebhookFront(
-            bot.take_webhook_request, runner.server, paths=bot.WEBHOOK_PATHS,
-            max_body=bot.max_body, keepalive_timeout=keepalive_timeout,
-            on_refusal=bot.count_refusal,
-        )  # fmt: skip
-
-    @property
-    def name(self) -> str:
-        return f"http://{self._host or '0.0.0.0'}:{self.port}"
-
-    @property
-    def port(self) -> int:
-        """The port listened on (the one bound, after ``port=0``)."""
-        if self._server is not None and self._server.sockets:  # type: ignore[attr-defined]
-            return int(self._server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
-        return self._port
-
-    async def start(self) -> None:
-        await super().start()
-        self._server = await asyncio.get_running_loop().create_server(
-            self._front, self._host, self._port, backlog=self._backlog
-        )
-
-    async def stop(self) -> None:
-        """Stop accepting, then let the webhooks in flight be answered (``shutdown_timeout``
-        of the server) before the runner stops the server behind them."""
-        if self._server is not None:
-            self._server.close()
-        await self._front.close(self._shutdown_timeout)
-        await super().stop()

@@ -23,8 +23,8 @@ from ..tyntec import TyntecClient
 from ._collector import settle_collector
 from ._db_lock import DatabaseInUse, DatabaseLock
 from .app import DEFAULT_MAX_BODY, BotServer, Sending
-from .front import BotSite
 from .reload import flow_files
+from .site import BotSite
 
 __all__ = ["DatabaseInUse", "ServeOptions", "find_flows", "serve"]
 
