@@ -14,7 +14,9 @@ _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"expect"})
 
 class Relay:
     """The aiohttp request handler a connection's requests go to once one was not a webhook;
-    what reaches it before the front's last answer is written waits."""
+    what reaches it before the front's last answer is written waits here (for as long as the
+    webhooks before it take to commit; reading is not paused for it, so that a client's
+    half-close still reaches the front, which keeps the connection open for the answers)."""
 
     def __init__(self, handler: asyncio.Protocol) -> None:
         self.handler = handler

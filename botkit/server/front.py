@@ -157,7 +157,7 @@ class WebhookFront:
         stale = asyncio.get_running_loop().time() - self.keepalive_timeout
         for connection in list(self.connections):
             if connection.idle_since(stale):
-                connection.abort()
+                connection.close()
         if self.connections:
             self._sweep_later()
         else:
@@ -439,6 +439,10 @@ class _Connection(asyncio.Protocol):
     def close_when_done(self) -> None:
         self.closing = True
         if not self.replies and not self.in_message and self.transport is not None:
+            self.transport.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
