@@ -50,13 +50,13 @@ async def read_answer(reader: asyncio.StreamReader) -> Answer:
     return int(status_line.split()[1]), headers, body
 
 
-async def exchange(url: str, *requests: bytes, answers: int | None = None) -> list[Answer]:
-    """Send ``requests`` in one write on one connection; read ``answers`` answers."""
+async def exchange(url: str, *requests: bytes) -> list[Answer]:
+    """Send ``requests`` in one write on one connection; read an answer to each."""
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         writer.write(b"".join(requests))
-        return [await read_answer(reader) for _ in range(answers or len(requests))]
+        return [await read_answer(reader) for _ in requests]
     finally:
         writer.close()
 
