@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-__all__ = ["Reply", "problem", "problem_reply"]
+__all__ = ["Reply", "as_response", "problem", "problem_reply"]
 
 
 class Reply(NamedTuple):
@@ -26,5 +26,9 @@ def problem_reply(status: int, title: str, detail: str, **extra: Any) -> Reply:
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
     """An ``application/problem+json`` answer, as aiohttp's response."""
-    reply = problem_reply(status, title, detail, **extra)
-    return web.Response(status=status, body=reply.body, content_type=reply.content_type)
+    return as_response(problem_reply(status, title, detail, **extra))
+
+
+def as_response(reply: Reply) -> web.Response:
+    """``reply`` as aiohttp's response, for the app's own routes."""
+    return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)

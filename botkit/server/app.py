@@ -22,7 +22,7 @@ from ..flow import Conversation, Engine, Flow
 from ..store import NewEvent, OutboxMessage, Store
 from ..tyntec import TyntecClient
 from ..tyntec.models import MessageStatus, parse_event
-from ._problems import Reply, problem, problem_reply
+from ._problems import Reply, as_response, problem, problem_reply
 from .intake import BadNotification, chat_notification, inbound_sms
 from .ledger import StoreLedger
 from .metrics import Metrics
@@ -236,10 +236,7 @@ class BotServer:
             given = header.removeprefix("Bearer ").strip()
         if self.webhook_authorized(given):
             return await handler(request)
-        return web.Response(
-            status=_UNAUTHORIZED.status, body=_UNAUTHORIZED.body,
-            content_type=_UNAUTHORIZED.content_type,
-        )  # fmt: skip
+        return as_response(_UNAUTHORIZED)
 
     def count_refusal(self, status: int) -> None:
         """Count a webhook the front refused before reading it whole (:mod:`.front`)."""
@@ -283,7 +280,7 @@ class BotServer:
         self, request: web.Request, to_event: Callable[[Any], NewEvent]
     ) -> web.StreamResponse:
         reply = await self.take_webhook(await request.read(), to_event)
-        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
+        return as_response(reply)
 
     async def take_webhook(self, raw: bytes, to_event: Callable[[Any], NewEvent]) -> Reply:
         """A webhook's body made an event and stored; the answer to give once it is."""

@@ -27,7 +27,7 @@ class BotSite(web.BaseSite):
     >>> await runner.cleanup()  # stops the site, then the server  # doctest: +SKIP
     """
 
-    __slots__ = ("_bot", "_front", "_host", "_port", "_shutdown_timeout")
+    __slots__ = ("_front", "_host", "_port", "_shutdown_timeout")
 
     def __init__(
         self,
@@ -41,7 +41,7 @@ class BotSite(web.BaseSite):
     ) -> None:
         super().__init__(runner, backlog=backlog)
         assert runner.server is not None  # BaseSite checked it
-        self._bot, self._host, self._port = bot, host, port
+        self._host, self._port = host, port
         self._shutdown_timeout = bot.shutdown_timeout
         self._front = WebhookFront(
             bot.take_webhook_request, runner.server, paths=bot.WEBHOOK_PATHS,
