@@ -357,3 +357,84 @@ async def test_a_failing_webhook_is_a_500_problem_and_the_connection_goes_on(
     listening.close()
     await front.close(timeout=1)
     await runner.cleanup()
+
+
+def post_conversations(body: bytes, **headers: str) -> bytes:
+    lines = [
+        "POST /conversations HTTP/1.1", "Host: bot", "Authorization: Bearer operator",
+        "Content-Type: application/json", f"Content-Length: {len(body)}", *_header_lines(headers),
+    ]  # fmt: skip
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def test_a_relayed_request_expecting_100_continue_gets_it_after_the_webhooks(
+    start_bot: Any,
+) -> None:
+    bot = await start_bot(ROOT / "flows" / "echo.yaml", api_token="operator")
+    host, port = bot.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b"[1, 2]"  # JSON, but not an object: only a handler that read it can say so
+    # The body is held back until the interim answer comes, as curl does.
+    writer.write(webhook(mo_message("one")) + post_conversations(body, Expect="100-continue"))
+    assert (await read_answer(reader))[0] == 200
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(body)
+    status, _, answer = await read_answer(reader)
+    writer.close()
+    assert status == 400
+    assert json.loads(answer)["detail"] == "the body must be a JSON object"
+
+
+async def test_a_relayed_body_over_the_limit_gets_a_413_problem(start_bot: Any) -> None:
+    bot = await start_bot(ROOT / "flows" / "echo.yaml", api_token="operator", max_body=200)
+    body = json.dumps({"user": "+491701234567", "padding": "x" * 300}).encode()
+    health, too_large = await exchange(bot.url, get("/healthz"), post_conversations(body) + body)
+    assert health[0] == 200
+    assert too_large[0] == 413
+    assert too_large[1]["content-type"] == "application/problem+json"
+    assert "200 bytes" in json.loads(too_large[2])["detail"]
+
+
+async def test_a_large_relayed_body_waiting_for_a_webhook_pauses_reading() -> None:
+    from aiohttp import web
+
+    from botkit.server._problems import Reply
+    from botkit.server._relay import RELAY_BACKLOG
+    from botkit.server.front import WebhookFront
+
+    committed = asyncio.Event()
+
+    async def take(path: str, token: str, body: bytes) -> Reply:
+        await committed.wait()  # the webhook's commit, held until the test lets it go
+        return Reply(200, b'{"took": true}')
+
+    async def length(request: web.BaseRequest) -> web.Response:
+        return web.Response(text=str(len(await request.read())))
+
+    runner = web.ServerRunner(web.Server(length))
+    await runner.setup()
+    assert runner.server is not None
+    front = WebhookFront(take, runner.server, paths={"/hook"}, max_body=100)
+    listening = await asyncio.get_running_loop().create_server(front, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    large = b"x" * (4 * RELAY_BACKLOG)
+    writer.write(
+        b"POST /hook HTTP/1.1\r\nHost: bot\r\nContent-Length: 2\r\n\r\n{}"
+        b"POST /other HTTP/1.1\r\nHost: bot\r\nContent-Length: %d\r\n\r\n%s" % (len(large), large)
+    )
+    (connection,) = front.connections
+    await eventually(lambda: connection.paused_for == 1)
+    assert connection.relay is not None
+    # What waits is bounded by the backlog and one read, not the body's size.
+    assert sum(map(len, connection.relay.waiting)) < RELAY_BACKLOG + 256 * 1024
+    committed.set()
+    assert (await read_answer(reader))[0] == 200
+    status, _, answer = await read_answer(reader)
+    assert (status, answer) == (200, str(len(large)).encode())
+    assert connection.paused_for == 0
+    writer.close()
+    listening.close()
+    await front.close(timeout=1)
+    await runner.cleanup()

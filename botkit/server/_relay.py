@@ -1,66 +1,85 @@
-"""Requests the webhook front (:mod:`.front`) passes on to aiohttp's request handler: each
-written anew from what the front's parser read, so that the boundary between two requests
-that arrived in one read never needs finding."""
+"""Requests the webhook front (:mod:`.front`) passes on to aiohttp's request handler, as the
+front's parser reads them: each head written anew from the parsed line and headers, and the
+body after it in the framing it came in (as it is with a Content-Length, chunked anew when
+it came chunked). The boundary between two requests that arrived in one read never needs
+finding, and aiohttp sees each request as the client sent it: it answers ``Expect:
+100-continue`` itself and enforces its body limit (413) as it reads."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
-__all__ = ["Relay", "written_anew"]
+__all__ = ["RELAY_BACKLOG", "Relay", "chunk", "head_anew", "is_chunked"]
 
-#: Headers a relayed request is written without: its body goes with a Content-Length.
-_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"expect"})
+#: Bytes that may wait for aiohttp before the front stops reading the connection.
+RELAY_BACKLOG = 256 * 1024
+
+#: The chunk that ends a chunked body (trailers are not passed on).
+LAST_CHUNK = b"0\r\n\r\n"
 
 
 class Relay:
-    """The aiohttp request handler a connection's requests go to once one was not a webhook;
-    what reaches it before the front's last answer is written waits here (for as long as the
-    webhooks before it take to commit; reading is not paused for it, so that a client's
-    half-close still reaches the front, which keeps the connection open for the answers)."""
+    """The aiohttp request handler a connection's requests go to once one was not a webhook.
 
-    def __init__(self, handler: asyncio.Protocol) -> None:
+    What reaches it before the front's last answer on the connection is written waits here,
+    as long as the webhooks before it take to commit. Past :data:`RELAY_BACKLOG` bytes,
+    ``pause`` is called (the front stops reading), and ``resume`` once the handler has it
+    all; below that, reading goes on, so that a client's half-close still reaches the front,
+    which keeps the connection open for the answers."""
+
+    def __init__(
+        self,
+        handler: asyncio.Protocol,
+        *,
+        pause: Callable[[], None],
+        resume: Callable[[], None],
+    ) -> None:
         self.handler = handler
         self.started = False
         self.raw = False  # after an upgrade, bytes go through as they come
         self.waiting: list[bytes] = []
+        self._waiting_size = 0
+        self._pause, self._resume = pause, resume
+        self._paused = False
 
     def send(self, data: bytes) -> None:
         if self.started:
             self.handler.data_received(data)
-        else:
-            self.waiting.append(data)
+            return
+        self.waiting.append(data)
+        self._waiting_size += len(data)
+        if self._waiting_size > RELAY_BACKLOG and not self._paused:
+            self._paused = True
+            self._pause()
 
     def start(self, transport: asyncio.Transport) -> None:
         self.started = True
         self.handler.connection_made(transport)
-        waiting, self.waiting = self.waiting, []
+        waiting, self.waiting, self._waiting_size = self.waiting, [], 0
         for data in waiting:
             self.handler.data_received(data)
+        if self._paused:
+            self._paused = False
+            self._resume()
 
 
-def written_anew(
-    method: bytes,
-    url: bytes,
-    version: str,
-    headers: list[tuple[bytes, bytes]],
-    body: list[bytes],
-    *,
-    upgrade: bool,
-) -> bytes:
-    """A request as bytes for aiohttp: its line and headers as they came, its body
-    (unchunked) with a Content-Length. An upgrade's headers stay as they are: what follows
-    its head is another protocol's, passed on as it comes."""
+def head_anew(method: bytes, url: bytes, version: str, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A request's line and headers as bytes, the headers as they came (their framing too:
+    the body follows as it came, or chunked anew)."""
     lines = [b"%s %s HTTP/%s\r\n" % (method, url, version.encode())]
-    for name, value in headers:
-        if upgrade or name.lower() not in _FRAMING:
-            lines.append(b"%s: %s\r\n" % (name, value))
-    size = sum(len(part) for part in body)
-    if not upgrade and (size or _has_framing(headers)):
-        lines.append(b"Content-Length: %d\r\n" % size)
+    lines.extend(b"%s: %s\r\n" % (name, value) for name, value in headers)
     lines.append(b"\r\n")
-    lines.extend(body)
     return b"".join(lines)
 
 
-def _has_framing(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
+def chunk(data: bytes) -> bytes:
+    """``data`` as one chunk of a chunked body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def is_chunked(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's body is chunked: the last of its transfer codings is ``chunked``
+    (as llhttp reads it; it refuses a request that says so with a Content-Length too)."""
+    codings = b",".join(value for name, value in headers if name.lower() == b"transfer-encoding")
+    return codings.rsplit(b",", 1)[-1].strip().lower() == b"chunked"

@@ -12,14 +12,15 @@ A connection stays with the front while its requests are webhook POSTs. The firs
 that is anything else (``/healthz``, ``/metrics``, the operator API, a GET of a webhook path)
 is relayed to aiohttp's request handler, and so is everything after it on that connection, once
 the front's own answers on it are written: answers leave in the order the requests came, as
-HTTP/1.1 wants. A relayed request is written anew from what the parser read (its line, its
-headers as they came, its body with a Content-Length), so the boundary between two requests
-that arrived in one read never needs finding.
+HTTP/1.1 wants. A relayed request is passed on as the parser reads it (:mod:`._relay`): its
+head written anew, its body in the framing it came in, so the boundary between two requests
+that arrived in one read never needs finding, and aiohttp answers ``Expect: 100-continue``
+and enforces its body limit itself.
 
-Limits, as aiohttp's server keeps them: a body of at most ``max_body`` bytes (413), a request
-line and headers of at most 64 KiB (431), a malformed request answered 400 and the connection
-closed; connections idle for ``keepalive_timeout`` are closed; at most 16 requests of one
-connection wait for their answers before it is read again.
+Limits, as aiohttp's server keeps them: a webhook's body of at most ``max_body`` bytes (413), a
+request line and headers of at most 64 KiB (431), a malformed request answered 400 and the
+connection closed; connections idle for ``keepalive_timeout`` are closed; at most 16 requests
+of one connection wait for their answers before it is read again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from urllib.parse import parse_qsl
 import httptools
 
 from ._problems import Reply, problem_reply
-from ._relay import Relay, written_anew
+from ._relay import LAST_CHUNK, Relay, chunk, head_anew, is_chunked
 
 __all__ = ["KEEPALIVE_TIMEOUT", "TakeWebhook", "WebhookFront"]
 
@@ -189,6 +190,7 @@ class _Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_size = 0
         self.ours = False
+        self.chunked = False  # a relayed request's body is chunked anew
 
     # -- the transport's side -----------------------------------------------------------
 
@@ -276,9 +278,18 @@ class _Connection(asyncio.Protocol):
         )
         if not self.ours:
             if self.relay is None:
-                self.relay = Relay(self.front.fallback())
+                self.relay = Relay(
+                    self.front.fallback(), pause=self._pause_reading, resume=self._resume_reading
+                )
                 if not self.replies:
                     self._start_relay()
+            self.chunked = is_chunked(self.headers)
+            self.relay.send(
+                head_anew(
+                    self.parser.get_method(), self.url, self.parser.get_http_version(),
+                    self.headers,
+                )
+            )  # fmt: skip
             return
         expects = False
         for name, value in self.headers:
@@ -291,6 +302,10 @@ class _Connection(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
+        if not self.ours:
+            assert self.relay is not None
+            self.relay.send(chunk(body) if self.chunked else body)
+            return
         self.body_size += len(body)
         if self.body_size > self.front.max_body:
             raise _Refused(self._too_large())
@@ -301,7 +316,8 @@ class _Connection(asyncio.Protocol):
         keep_alive = self.parser.should_keep_alive()
         if not self.ours:
             assert self.relay is not None
-            self.relay.send(self._written_anew())
+            if self.chunked:
+                self.relay.send(LAST_CHUNK)
             return
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         path, _, query = self.url.partition(b"?")
@@ -413,12 +429,6 @@ class _Connection(asyncio.Protocol):
             # would have the transport closed at once, before its answer; it is left open
             # for the answer, and aiohttp closes it when its keep-alive time is up.
             self.relay.handler.eof_received()
-
-    def _written_anew(self) -> bytes:
-        return written_anew(
-            self.parser.get_method(), self.url, self.parser.get_http_version(), self.headers,
-            self.body, upgrade=self.parser.should_upgrade(),
-        )  # fmt: skip
 
     # -- flow control and closing ---------------------------------------------------------
 
