@@ -56,12 +56,13 @@ class Relay:
     def start(self, transport: asyncio.Transport) -> None:
         self.started = True
         self.handler.connection_made(transport)
+        if self._paused:
+            # Before the handler reads what waited: a pause of its own then stands.
+            self._paused = False
+            self._resume()
         waiting, self.waiting, self._waiting_size = self.waiting, [], 0
         for data in waiting:
             self.handler.data_received(data)
-        if self._paused:
-            self._paused = False
-            self._resume()
 
 
 def head_anew(method: bytes, url: bytes, version: str, headers: list[tuple[bytes, bytes]]) -> bytes:
