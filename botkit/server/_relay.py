@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-__all__ = ["RELAY_BACKLOG", "Relay", "chunk", "head_anew", "is_chunked"]
+__all__ = ["LAST_CHUNK", "RELAY_BACKLOG", "Relay", "chunk", "head_anew", "is_chunked"]
 
 #: Bytes that may wait for aiohttp before the front stops reading the connection.
 RELAY_BACKLOG = 256 * 1024
@@ -81,6 +81,7 @@ def chunk(data: bytes) -> bytes:
 
 def is_chunked(headers: list[tuple[bytes, bytes]]) -> bool:
     """Whether a request's body is chunked: the last of its transfer codings is ``chunked``
-    (as llhttp reads it; it refuses a request that says so with a Content-Length too)."""
+    (as llhttp reads it; it refuses one that also has a Content-Length, or ends in another
+    coding)."""
     codings = b",".join(value for name, value in headers if name.lower() == b"transfer-encoding")
     return codings.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
