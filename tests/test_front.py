@@ -438,3 +438,25 @@ async def test_a_large_relayed_body_waiting_for_a_webhook_pauses_reading() -> No
     listening.close()
     await front.close(timeout=1)
     await runner.cleanup()
+
+
+async def test_a_chunked_relayed_body_ends_where_it_should_between_pipelined_requests(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = bot_sandbox
+    bot = await start_bot(ROOT / "flows" / "echo.yaml", api_token="operator")
+    body = b"[1, 2]"
+    chunked = (
+        b"POST /conversations HTTP/1.1\r\nHost: bot\r\nTransfer-Encoding: chunked\r\n"
+        b"Authorization: Bearer operator\r\nContent-Type: application/json\r\n\r\n"
+        b"3\r\n%s\r\n3\r\n%s\r\n0\r\n\r\n" % (body[:3], body[3:])
+    )
+    # One write: a webhook for the front, the chunked request for aiohttp (its body chunked
+    # anew), and a webhook aiohttp gets after it, which it finds only if that body ended
+    # where it should.
+    answers = await exchange(
+        bot.url, webhook(mo_message("hi")), chunked, webhook(mo_message("after"))
+    )
+    assert [status for status, _, _ in answers] == [200, 400, 200]
+    assert json.loads(answers[1][2])["detail"] == "the body must be a JSON object"
+    await eventually(lambda: texts_to(stand_in)[-1:] == ["after"])
