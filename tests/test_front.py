@@ -424,6 +424,7 @@ async def test_a_large_relayed_body_waiting_for_a_webhook_pauses_reading() -> No
         b"POST /hook HTTP/1.1\r\nHost: bot\r\nContent-Length: 2\r\n\r\n{}"
         b"POST /other HTTP/1.1\r\nHost: bot\r\nContent-Length: %d\r\n\r\n%s" % (len(large), large)
     )
+    await eventually(lambda: len(front.connections) == 1)  # accepted
     (connection,) = front.connections
     await eventually(lambda: connection.paused_for == 1)
     assert connection.relay is not None
