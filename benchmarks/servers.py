@@ -60,8 +60,8 @@ async def main(arguments: argparse.Namespace) -> None:
         batch += 1
         return [f"49{batch:03d}{n:07d}" for n in range(count)]
 
-    ratios: dict[str, list[float]] = {"many/one": [], "many/floor": [], "one/floor": []}
     many = f"{arguments.servers} servers"
+    ratios: dict[str, list[float]] = {f"{many}/one": [], f"{many}/floor": [], "one/floor": []}
     concurrency = arguments.concurrency
     for round_ in range(arguments.rounds):
         port = run.free_port()
@@ -83,8 +83,8 @@ async def main(arguments: argparse.Namespace) -> None:
         rate, cpu = await measure_together(
             subjects, fake, ports, users(arguments.users), concurrency, users(arguments.warmup)
         )
-        ratios["many/one"].append(rate / one.rate)
-        ratios["many/floor"].append(rate / floor.rate)
+        ratios[f"{many}/one"].append(rate / one.rate)
+        ratios[f"{many}/floor"].append(rate / floor.rate)
         ratios["one/floor"].append(one.rate / floor.rate)
         print(
             f"round {round_ + 1}: floor {floor.rate:,.0f}, one botkit {one.rate:,.0f} "
@@ -95,7 +95,6 @@ async def main(arguments: argparse.Namespace) -> None:
     server.close()
     print(f"\nat {concurrency} users, medians of {arguments.rounds} rounds:")
     for name, values in ratios.items():
-        name = name.replace("many", many)
         print(f"  {name} events/s = {statistics.median(values):.2f} "
               f"({min(values):.2f} to {max(values):.2f})")  # fmt: skip
 
