@@ -324,6 +324,17 @@ async def test_a_half_closed_client_gets_its_relayed_answer_too(bot: Any) -> Non
     assert (await read_answer(reader))[0] == 200
     status, _, body = await read_answer(reader)
     assert (status, json.loads(body)["status"]) == (200, "ok")
+    assert await closed(reader)  # answered, aiohttp closes it rather than keeping it alive
+    writer.close()
+
+
+async def test_a_half_closed_client_gets_each_pipelined_relayed_answer(bot: Any) -> None:
+    host, port = bot.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(webhook(mo_message("hi")) + get("/healthz") + get("/healthz"))
+    writer.write_eof()
+    statuses = [(await read_answer(reader))[0] for _ in range(3)]
+    assert statuses == [200, 200, 200]
     writer.close()
 
 

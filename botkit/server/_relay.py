@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from aiohttp.web_protocol import RequestHandler
+
 __all__ = ["LAST_CHUNK", "RELAY_BACKLOG", "Relay", "chunk", "head_anew", "is_chunked"]
 
 #: Bytes that may wait for aiohttp before the front stops reading the connection.
@@ -30,7 +32,7 @@ class Relay:
 
     def __init__(
         self,
-        handler: asyncio.Protocol,
+        handler: RequestHandler,
         *,
         pause: Callable[[], None],
         resume: Callable[[], None],
@@ -39,6 +41,7 @@ class Relay:
         self.started = False
         self.raw = False  # after an upgrade, bytes go through as they come
         self.waiting: list[bytes] = []
+        self.requests = 0  # whose heads were passed on
         self._waiting_size = 0
         self._pause, self._resume = pause, resume
         self._paused = False
@@ -53,7 +56,12 @@ class Relay:
             self._paused = True
             self._pause()
 
-    def start(self, transport: asyncio.Transport) -> None:
+    def begin_request(self, head: bytes) -> None:
+        self.requests += 1
+        self.send(head)
+
+    def start(self, transport: asyncio.Transport, *, ended: bool = False) -> None:
+        """Hand the connection to aiohttp; ``ended`` if the client has sent its end."""
         self.started = True
         self.handler.connection_made(transport)
         if self._paused:
@@ -63,6 +71,18 @@ class Relay:
         waiting, self.waiting, self._waiting_size = self.waiting, [], 0
         for data in waiting:
             self.handler.data_received(data)
+        if ended:
+            self._after_the_end()
+
+    def _after_the_end(self) -> None:
+        # aiohttp would have the transport closed at once, before its answers: it is left
+        # open for them. With one request to answer, aiohttp closes it after the answer
+        # (``close`` would drop a second, pipelined request); with more, when its
+        # keep-alive time is up.
+        if self.requests == 1:
+            self.handler.close()
+        else:
+            self.handler.eof_received()
 
 
 def head_anew(method: bytes, url: bytes, version: str, headers: list[tuple[bytes, bytes]]) -> bytes:

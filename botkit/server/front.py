@@ -35,6 +35,7 @@ from typing import cast
 from urllib.parse import parse_qsl
 
 import httptools
+from aiohttp.web_protocol import RequestHandler
 
 from ._problems import Reply, problem_reply
 from ._relay import LAST_CHUNK, Relay, chunk, head_anew, is_chunked
@@ -88,7 +89,7 @@ class WebhookFront:
     def __init__(
         self,
         take: TakeWebhook,
-        fallback: Callable[[], asyncio.Protocol],
+        fallback: Callable[[], RequestHandler],
         *,
         paths: set[str] | frozenset[str],
         max_body: int,
@@ -226,7 +227,8 @@ class _Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         if self.relay is not None and self.relay.started:
-            return self.relay.handler.eof_received()
+            self.relay.handler.eof_received()
+            return None  # as aiohttp's own: the transport closes itself
         if self.replies:  # the client is done sending, not reading: answer, then close
             self.closing = self.ended = True
             return True
@@ -284,7 +286,7 @@ class _Connection(asyncio.Protocol):
                 if not self.replies:
                     self._start_relay()
             self.chunked = is_chunked(self.headers)
-            self.relay.send(
+            self.relay.begin_request(
                 head_anew(
                     self.parser.get_method(), self.url, self.parser.get_http_version(),
                     self.headers,
@@ -423,12 +425,7 @@ class _Connection(asyncio.Protocol):
         assert self.relay is not None
         assert self.transport is not None
         self.front.forget(self)  # aiohttp's now, to keep alive and to close
-        self.relay.start(self.transport)
-        if self.ended:
-            # The client sent its end before aiohttp had the connection. aiohttp's handler
-            # would have the transport closed at once, before its answer; it is left open
-            # for the answer, and aiohttp closes it when its keep-alive time is up.
-            self.relay.handler.eof_received()
+        self.relay.start(self.transport, ended=self.ended)
 
     # -- flow control and closing ---------------------------------------------------------
 
