@@ -170,6 +170,8 @@ class _Connection(asyncio.Protocol):
     def __init__(self, front: WebhookFront) -> None:
         self.front = front
         self.transport: asyncio.Transport | None = None
+        # The loop, kept: on Python 3.11 each asyncio.get_running_loop() is a getpid() call.
+        self.loop = asyncio.get_running_loop()
         self.parser = httptools.HttpRequestParser(self)
         # The answers due, in the order of their requests: each a future the request's task
         # sets, and what the answer says of the connection.
@@ -197,7 +199,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.last_active = asyncio.get_running_loop().time()
+        self.last_active = self.loop.time()
         self.front.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -206,7 +208,7 @@ class _Connection(asyncio.Protocol):
             return
         if self.closing and not self.in_message and self.relay is None:
             return  # after a request that closes the connection, nothing more is read
-        self.last_active = asyncio.get_running_loop().time()
+        self.last_active = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -323,9 +325,9 @@ class _Connection(asyncio.Protocol):
             return
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
         path, _, query = self.url.partition(b"?")
-        reply: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        reply: asyncio.Future[Reply] = self.loop.create_future()
         self.replies.append((reply, _connection_header(keep_alive, self.parser)))
-        task = asyncio.ensure_future(self._answer(reply, path.decode(), self._token(query), body))
+        task = self.loop.create_task(self._answer(reply, path.decode(), self._token(query), body))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         if not keep_alive:
@@ -364,7 +366,7 @@ class _Connection(asyncio.Protocol):
                 self.transport.close()
                 return
         if not self.replies:
-            self.last_active = asyncio.get_running_loop().time()
+            self.last_active = self.loop.time()
             if self.relay is not None and not self.relay.started:
                 self._start_relay()
 
@@ -389,7 +391,7 @@ class _Connection(asyncio.Protocol):
             return
         self.in_message = False
         self.closing = True
-        refusal: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        refusal: asyncio.Future[Reply] = self.loop.create_future()
         refusal.set_result(reply)
         self.replies.append((refusal, _CLOSE))
         self._write_ready()

@@ -160,7 +160,8 @@ class Writer:
 
     async def submit(self, write: Write) -> Write:
         write.prepare()
-        future: asyncio.Future[Write] = asyncio.get_running_loop().create_future()
+        assert self._loop is not None, "start() first"
+        future: asyncio.Future[Write] = self._loop.create_future()
         write.future = future
         self._queue.put(write)
         return await future
