@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -581,6 +582,76 @@ async def test_a_broken_edit_keeps_the_running_version(
     assert bot.server.reloader.check() == []
     await bot.post(mo_message("hi"))
     await eventually(lambda: texts_to(stand_in) == ["Hello v1"])
+
+
+CALLING = """\
+flow: live
+start: a
+states:
+  a:
+    call: {module}:greet
+    say: "{{{{ vars.greeting }}}}"
+    on:
+      - if: {{text: [again]}}
+        goto: a
+"""
+
+GREET = """\
+async def greet(ctx):
+    ctx.vars["greeting"] = {greeting!r}
+"""
+
+
+def project_with_action(tmp_path: Path, greeting: str) -> tuple[Path, Path]:
+    """A project of a flow in ``flows/`` and its action module beside: their files. The
+    module's name is new for each test, as the modules imported stay for the session."""
+    module = f"live_actions_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / "flows").mkdir()
+    flow = flow_file(tmp_path / "flows", CALLING.format(module=module))
+    action = tmp_path / f"{module}.py"
+    action.write_text(GREET.format(greeting=greeting))
+    return flow, action
+
+
+async def test_reload_imports_a_changed_action_anew(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    stand_in, _ = bot_sandbox
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as most machines: compiled copies
+    flow, action = project_with_action(tmp_path, "Hello v1")
+    bot = await start_bot(flow, watch=[flow])
+    assert bot.server.reloader is not None
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in) == ["Hello v1"])
+    assert bot.server.reloader.check() == []  # nothing changed
+    # An edit in the same second, of the same size: Python's compiled copy would pass for it.
+    second = int(action.stat().st_mtime)
+    os.utime(action, (second + 0.1, second + 0.1))
+    action.write_text(GREET.format(greeting="Hello v2"))
+    os.utime(action, (second + 0.6, second + 0.6))
+    assert bot.server.reloader.check() == ["live"]
+    await bot.post(mo_message("again"))
+    await eventually(lambda: texts_to(stand_in) == ["Hello v1", "Hello v2"])
+
+
+async def test_an_action_that_fails_to_import_keeps_the_running_one(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    stand_in, _ = bot_sandbox
+    flow, action = project_with_action(tmp_path, "Hello v1")
+    bot = await start_bot(flow, watch=[flow])
+    assert bot.server.reloader is not None
+    rewrite(action, "async def greet(ctx):\n    ctx.vars[\n")
+    assert bot.server.reloader.check() == []
+    assert f"reload: {action} failed to import" in caplog.text
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in) == ["Hello v1"])
+    rewrite(action, GREET.format(greeting="Hello again"))  # mended: taken up
+    assert bot.server.reloader.check() == ["live"]
+    await bot.post(mo_message("again"))
+    await eventually(lambda: texts_to(stand_in) == ["Hello v1", "Hello again"])
 
 
 async def test_a_conversation_in_a_removed_state_restarts(
