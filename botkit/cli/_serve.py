@@ -46,7 +46,11 @@ __all__ = ["serve"]
     help="Serve the webhooks on botkit's own HTTP front, or on aiohttp's server as the rest.",
 )  # fmt: skip
 @click.option("--shutdown-timeout", default=10.0, show_default=True, type=float)
-@click.option("--reload", is_flag=True, help="Reload changed flows and their Python actions without a restart.")
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Reload changed flows and their Python actions without a restart.",
+)
 @click.option(
     "--api-token", envvar="BOTKIT_API_TOKEN",
     help="Enable the operator API (POST /conversations) with this bearer token.",

@@ -31,6 +31,7 @@ from ._errors import (
     TyntecError,
     error_for_status,
 )
+from ._proxy import environment_proxy, shown
 from ._retry import RetryPolicy
 from .models.problem import Problem
 
@@ -93,6 +94,8 @@ class Transport:
         self.timeout = timeout
         self.retry = retry
         self._session = session
+        self._own_session: aiohttp.ClientSession | None = None  # for a proxy: see open()
+        self.proxy: str | None = None  # the environment's proxy, once open
         self._exchange: ConnectionPool | _SessionExchange | None = None
         self._closed = False
 
@@ -108,15 +111,26 @@ class Transport:
             # Given an aiohttp session, the client sends through it (a caller's proxy or TLS
             # set-up); otherwise through keep-alive connections of its own for the client's
             # life, which cost less than half of aiohttp's CPU per call (see ._connections).
+            # Those speak to no proxy: with one named in the environment, a session of the
+            # client's own does.
+            session = self._session
+            proxy = environment_proxy(self.base_url) if session is None else None
+            if proxy is not None:
+                self.proxy = proxy
+                session = self._own_session = aiohttp.ClientSession(trust_env=True)
+                log.info("tyntec client: through the proxy %s (from the environment)", shown(proxy))
             self._exchange = (
-                _SessionExchange(self._session, self.base_url, headers)
-                if self._session is not None
+                _SessionExchange(session, self.base_url, headers)
+                if session is not None
                 else ConnectionPool(self.base_url, headers)
             )
 
     async def close(self) -> None:
         if self._exchange is not None:
             await self._exchange.close()
+        if self._own_session is not None:
+            await self._own_session.close()
+            self._own_session = None
         self._exchange = None
         self._closed = True
 

@@ -72,6 +72,13 @@ class TyntecClient:
         return self._transport.timeout
 
     @property
+    def proxy(self) -> str | None:
+        """Once open, the proxy that calls go through: the one the environment names for
+        ``base_url`` (``HTTPS_PROXY`` or ``HTTP_PROXY``, unless ``NO_PROXY`` names its host;
+        never for a loopback host), None when calls go directly or through a given session."""
+        return self._transport.proxy
+
+    @property
     def retry(self) -> RetryPolicy:
         """What failed calls are retried (see :class:`RetryPolicy`)."""
         return self._transport.retry
