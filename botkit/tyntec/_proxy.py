@@ -1,7 +1,7 @@
 """Which proxy, if any, the environment names for tyntec's API: ``HTTPS_PROXY`` or
 ``HTTP_PROXY`` (by the API root's scheme), unless ``NO_PROXY`` names its host, read as
-aiohttp's ``trust_env`` reads them (through urllib). The client's own connections speak to no proxy,
-so with one named the client sends through an aiohttp session that does."""
+aiohttp's ``trust_env`` reads them (through urllib). The client's own connections speak to
+no proxy, so with one named the client sends through an aiohttp session that does."""
 
 from __future__ import annotations
 
