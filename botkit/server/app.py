@@ -127,7 +127,7 @@ class BotServer:
         app = web.Application(
             client_max_size=self.max_body, middlewares=[self._problems, self._authenticate]
         )
-        # botkit's front (.front.BotSite) serves these itself; they answer when the app is
+        # botkit's front (.site.BotSite) serves these itself; they answer when the app is
         # served alone, and the requests the front relays to it.
         app.router.add_post("/webhook", self.chat_webhook)
         app.router.add_post("/webhook/sms", self.sms_webhook)
