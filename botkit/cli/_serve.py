@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .._log_writer import log_writes_in_background
 from ..flow import FlowError
 from ..server._loop import event_loop_factory
 from ..server.routing import RoutingError
@@ -102,7 +103,11 @@ def serve(
         api_token=api_token,
     )
     try:
-        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        # A line per event: written from a thread, a stalled log output cannot stall the bot.
+        with (
+            log_writes_in_background(),
+            asyncio.Runner(loop_factory=event_loop_factory()) as runner,
+        ):
             runner.run(run_server(options))
     except (FlowError, RoutingError, ValueError, DatabaseInUse) as exc:
         raise click.ClickException(str(exc)) from None
