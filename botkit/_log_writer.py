@@ -47,6 +47,7 @@ class BackgroundLineHandler(logging.Handler):
         self._done = 0  # lines written or dropped
         self._wake = threading.Event()
         self._closing = False
+        self._stopped = False  # the thread has written its last line and ended
         self._thread = threading.Thread(target=self._write_forever, name="botkit-log", daemon=True)
         self._thread.start()
 
@@ -58,6 +59,10 @@ class BackgroundLineHandler(logging.Handler):
             return
         with self._buffer_lock:
             self._taken += 1
+            if self._stopped:  # closed: nothing is lost, it is written here
+                self._write(line + "\n")
+                self._done += 1
+                return
             if len(self._lines) >= self._max_lines:
                 self._dropped += 1
                 self._done += 1
@@ -91,7 +96,6 @@ class BackgroundLineHandler(logging.Handler):
             with self._buffer_lock:
                 lines, self._lines = self._lines, []
                 dropped, self._dropped = self._dropped, 0
-                closing = self._closing
                 self._wake.clear()
             if dropped:
                 lines.append(
@@ -102,8 +106,9 @@ class BackgroundLineHandler(logging.Handler):
             with self._buffer_lock:
                 self._done += len(lines) - (1 if dropped else 0)
                 self._written.notify_all()
-            if closing:
-                return
+                if self._closing and not self._lines:
+                    self._stopped = True
+                    return
 
     def _write(self, text: str) -> None:
         try:
@@ -138,7 +143,6 @@ def log_writes_in_background() -> Iterator[None]:
     try:
         yield
     finally:
-        root.handlers[:] = saved
         for background in moved:
-            background.flush()
-            background.close()
+            background.close()  # every line written; a late one is written at once
+        root.handlers[:] = saved

@@ -59,6 +59,10 @@ def test_lines_from_several_threads_are_all_written_in_batches(logger: logging.L
         assert [line for line in lines if line[0] == name] == [f"{name} {i}" for i in range(500)]
     assert stream.writes < 100  # one write per batch, not one per line
 
+    handler.close()
+    logger.info("late")  # from a thread that still holds the handler: written, not lost
+    assert stream.getvalue().splitlines()[-1] == "late"
+
 
 def test_a_stalled_output_drops_lines_and_counts_them_instead_of_blocking(
     logger: logging.Logger,
