@@ -105,6 +105,7 @@ async def test_serve_logs_json_lines_without_secrets(
     handled = [entry for entry in lines if entry.get("event") == "message"]
     assert len(handled) == 2
     assert handled[0]["flow"] == "echo"
+    assert "handled ((start)->hello hello->echo)" in handled[0]["message"]  # a first move
     assert handled[0]["user"] == "491701234567"
     assert handled[1]["state"] == "echo"
     assert "handled" in handled[1]["message"]

@@ -293,7 +293,7 @@ class Processor:
         key = (event.flow, event.user)
         self.metrics.count("botkit_events_processed_total", outcome="ok")
         self.metrics.observe_latency(max(0.0, self.clock() - event.received_at))
-        moves = " ".join(f"{a}->{b}" for a, b in outcome.transitions)
+        moves = " ".join(f"{a or '(start)'}->{b}" for a, b in outcome.transitions)
         log.info(
             "%s %s: %s handled%s, %d message(s)",
             event.flow, event.user, event.kind, f" ({moves})" if moves else "", len(queued),
