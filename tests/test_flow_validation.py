@@ -65,6 +65,46 @@ def test_structure_errors_stop_before_cross_checks(tmp_path: Path) -> None:
     assert len(problems) == 5
 
 
+def test_a_malformed_rule_hides_neither_its_neighbours_nor_its_state(tmp_path: Path) -> None:
+    # One rule with a misspelt key used to take its state's whole `on` list with it: the
+    # goto of the rule beside it went unchecked, and the state was said to do nothing.
+    path = write(
+        tmp_path,
+        """\
+        flow: x
+        start: welcome
+        globals:
+          - if: {txt: stop}
+            goto: welcome
+          - if: {text: menu}
+            goto: menuu
+        states:
+          welcome:
+            say: "Hi"
+            on:
+              - if: {text: ["1"]}
+                goto: nowhere
+              - if: {txt: "2"}
+                goto: welcome
+              - else:
+                goto: welcome
+          asking:
+            ask: "Your order?"
+            expect: {regex: '('}
+        """,
+    )
+    problems = [f"{p.position.line}: {p.message}" for p in check_flow(path)]
+    assert problems == [
+        "4: unknown key 'txt'; did you mean 'text'?",
+        "7: goto 'menuu': no such state",
+        "13: goto 'nowhere': no such state",
+        "14: unknown key 'txt'; did you mean 'text'?",
+        "19: state 'asking' asks but does not save the answer",
+        "19: state 'asking' asks but has no goto for a valid answer",
+        "20: bad regex '(': missing ), unterminated subpattern at position 0",
+    ]
+
+
 @pytest.mark.parametrize(
     ("flow", "line", "fragment"),
     [

@@ -19,15 +19,21 @@ __all__ = ["cross_check", "edges"]
 
 
 def cross_check(
-    flow: Flow, *, import_actions: bool = True, known_states: set[str] | None = None
+    flow: Flow,
+    *,
+    import_actions: bool = True,
+    known_states: set[str] | None = None,
+    lost_parts: dict[str, set[str]] | None = None,
 ) -> list[FlowProblem]:
     """Every cross-reference problem of a structurally valid flow.
 
     ``known_states`` is given when ``flow`` is what was left of a malformed one: states named
     there exist (malformed), and the checks that need the whole flow (reachability, ways
-    out, event names) are left for when it is whole.
+    out, event names) are left for when it is whole. ``lost_parts`` names, by state, the keys
+    left out as malformed (``on`` if one of its rules is): a check that a state lacks
+    something is not made on what was left out, as it may be just what is lacking.
     """
-    checker = _Checker(flow, known_states)
+    checker = _Checker(flow, known_states, lost_parts or {})
     checker.run(import_actions=import_actions)
     return checker.problems
 
@@ -91,12 +97,15 @@ def _condition_label(condition: ConditionSpec) -> str:
 
 
 class _Checker:
-    def __init__(self, flow: Flow, known_states: set[str] | None) -> None:
+    def __init__(
+        self, flow: Flow, known_states: set[str] | None, lost_parts: dict[str, set[str]]
+    ) -> None:
         self.flow = flow
         self.spec = flow.spec
         self.problems: list[FlowProblem] = []
         self.templates = Templates()
         self.partial = known_states is not None
+        self.lost_parts = lost_parts
         self.state_names = sorted(known_states or set(self.spec.states))
         self.has_calls = self.partial or any(True for _ in self._calls())
 
@@ -149,33 +158,53 @@ class _Checker:
 
     def _state(self, name: str, state: StateSpec) -> None:
         at: Path_ = ("states", name)
+        self._state_whole(name, state, self.lost_parts.get(name, set()))
+        for index, rule in enumerate(state.on):
+            self._rule((*at, "on", index), rule, state)
+        for variable in state.set:
+            self._variable((*at, "set", variable), variable)
+        if state.save:
+            self._variable((*at, "save"), state.save)
+
+    def _state_whole(self, name: str, state: StateSpec, lost: set[str]) -> None:
+        """What a state must have, and what it must not have together. ``lost``: its keys
+        left out as malformed, which may be what a check finds missing."""
+        at: Path_ = ("states", name)
+
+        def known(*keys: str) -> bool:
+            return not lost.intersection(keys)
+
         if state.ask and state.otp:
             self.problem(at, f"state {name!r} has both ask and otp", "split them into two states")
-        if not state.ask:
+        if not state.ask and known("ask"):
             for key in ("expect", "retry", "max_retries", "save"):
                 if getattr(state, key) not in (None, []):
                     self.problem(
                         (*at, key), f"{key} belongs to an ask, and state {name!r} has none"
                     )
-        if state.ask and not state.save:
+        if state.ask and not state.save and known("save"):
             self.problem(
                 (*at, "ask"),
                 f"state {name!r} asks but does not save the answer",
                 "add save: <variable> to keep the answer",
             )
-        if state.ask and not state.goto:
+        if state.ask and not state.goto and known("goto"):
             self.problem(
                 (*at, "ask"),
                 f"state {name!r} asks but has no goto for a valid answer",
                 "add goto: <state> (where the conversation goes with a valid answer)",
             )
-        if state.max_retries and not self._handles(state, "failed"):
+        if state.max_retries and not self._handles(state, "failed") and known("on"):
             self.problem(
                 (*at, "max_retries"),
                 f"state {name!r} gives up after {state.max_retries} tries, but has no rule for it",
                 "add an on rule: - if: failed",
             )
-        if state.otp and not (self._handles(state, "verified") or state.goto):
+        if (
+            state.otp
+            and not (self._handles(state, "verified") or state.goto)
+            and known("on", "goto")
+        ):
             self.problem(
                 (*at, "otp"),
                 f"state {name!r} verifies a number but does nothing once it is verified",
@@ -183,13 +212,20 @@ class _Checker:
             )
         if state.final and (state.ask or state.otp or state.on or state.goto):
             self.problem(at, f"final state {name!r} cannot ask, verify, wait or go on", key=True)
-        if state.on and state.goto and not (state.ask or state.otp or state.call):
+        if (
+            state.on
+            and state.goto
+            and not (state.ask or state.otp or state.call)
+            and known("ask", "otp", "call")
+        ):
             self.problem(
                 (*at, "goto"),
                 f"state {name!r} waits for its on rules, so this goto never runs",
                 "put the goto in the on rule that should lead there",
             )
-        if not state.final and not state.waits and not state.goto:
+        if not (state.final or state.waits or state.goto) and known(
+            "final", "ask", "otp", "on", "goto"
+        ):
             self.problem(
                 at,
                 f"state {name!r} does nothing after it is entered: no goto, ask, otp or on",
@@ -203,12 +239,6 @@ class _Checker:
                 "add a goto to one of its rules, or a global rule like `if: {text: menu}`",
                 key=True,
             )
-        for index, rule in enumerate(state.on):
-            self._rule((*at, "on", index), rule, state)
-        for variable in state.set:
-            self._variable((*at, "set", variable), variable)
-        if state.save:
-            self._variable((*at, "save"), state.save)
 
     def _rule(self, at: Path_, rule: RuleSpec, state: StateSpec | None) -> None:
         rules = self.spec.globals if state is None else state.on

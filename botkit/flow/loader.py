@@ -15,7 +15,7 @@ import pydantic
 
 from ._source import Located, Path_, Position, SourceError, load_yaml
 from .problems import FlowError, FlowProblem
-from .spec import FlowModel, FlowSpec, StateSpec, suggest
+from .spec import FlowModel, FlowSpec, RuleSpec, StateSpec, suggest
 
 __all__ = ["Action", "Flow", "check_flow", "load_flow", "resolve_action"]
 
@@ -129,11 +129,15 @@ def _load(
         problems = structure_problems(exc, source)
         # Report the second pass's problems too, on the parts that are well-formed: a
         # developer fixes everything in one round instead of one pass after the other.
-        partial = _partial_spec(source.data)
-        if partial is not None:
+        salvaged = _partial_spec(source.data)
+        if salvaged is not None:
+            partial, lost_parts = salvaged
             known = set(source.data.get("states") or {})
             problems += cross_check(
-                Flow(partial, source), import_actions=import_actions, known_states=known
+                Flow(partial, source),
+                import_actions=import_actions,
+                known_states=known,
+                lost_parts=lost_parts,
             )
         problems.sort(key=lambda p: (p.position.line, p.position.column))
         return None, problems
@@ -141,22 +145,53 @@ def _load(
     return flow, cross_check(flow, import_actions=import_actions)
 
 
-def _partial_spec(data: dict[str, Any]) -> FlowSpec | None:
-    """The flow without its malformed parts (keys that fail, states that cannot be saved),
-    if enough is left to check."""
+# Stands in for a malformed rule, so that the rules after it keep their places (problems are
+# positioned by a rule's index) and the rules around it are still checked. No event has
+# this name; the partial check does not check event names.
+_BROKEN_RULE = {"if": {"event": "botkit_malformed_rule"}}
+
+
+def _partial_spec(data: dict[str, Any]) -> tuple[FlowSpec, dict[str, set[str]]] | None:
+    """The flow without its malformed parts (keys that fail, rules that fail, states that
+    cannot be saved), if enough is left to check; and by state, the keys it lost."""
     states = data.get("states")
     if not isinstance(states, dict):
         return None
     good_states = {}
+    lost_parts: dict[str, set[str]] = {}
     for name, body in states.items():
-        salvaged = _without_broken_keys(StateSpec, body, required=set())
+        with_rules = _with_rules_salvaged(body)
+        salvaged = _without_broken_keys(StateSpec, with_rules, required=set())
         if salvaged is not None:
             good_states[name] = salvaged
+            lost = set(body) - set(salvaged)
+            if with_rules is not body and with_rules["on"] != body["on"]:
+                lost.add("on")
+            if lost:
+                lost_parts[name] = lost
     if not good_states:
         return None
     required = {"flow", "start", "states"}
-    cleaned = _without_broken_keys(FlowSpec, {**data, "states": good_states}, required=required)
-    return None if cleaned is None else FlowSpec.model_validate(cleaned)
+    cleaned = _without_broken_keys(
+        FlowSpec,
+        {**_with_rules_salvaged(data, "globals"), "states": good_states},
+        required=required,
+    )
+    return None if cleaned is None else (FlowSpec.model_validate(cleaned), lost_parts)
+
+
+def _with_rules_salvaged(body: Any, key: str = "on") -> Any:
+    """``body`` with each malformed rule of its ``key`` list replaced by a stand-in."""
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        return body
+    rules = []
+    for rule in body[key]:
+        try:
+            RuleSpec.model_validate(rule)
+        except pydantic.ValidationError:
+            rule = _BROKEN_RULE
+        rules.append(rule)
+    return {**body, key: rules}
 
 
 def _without_broken_keys(
