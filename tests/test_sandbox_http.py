@@ -126,6 +126,19 @@ async def test_unknown_endpoint_is_a_404_problem(sandbox_url: str) -> None:
     status, content_type, problem = await post(f"{sandbox_url}/chat-api/v2/nothing", {})
     assert (status, content_type) == (404, "application/problem+json")
     assert "no such endpoint" in problem["detail"]
+    assert "did you mean" not in problem["detail"]  # nothing is close to /nothing
+
+
+async def test_a_mistyped_endpoint_is_named_in_the_404(sandbox_url: str) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{sandbox_url}/sandbox/otp") as answer,
+    ):
+        problem = await answer.json(content_type=None)
+    assert answer.status == 404
+    assert problem["detail"].startswith(
+        "no such endpoint: GET /sandbox/otp; did you mean /sandbox/otps?"
+    )
 
 
 async def test_user_context_comes_back_on_the_notification(

@@ -7,6 +7,7 @@ APIs as the reference describes them, posting notifications to the bot's webhook
 
 from __future__ import annotations
 
+import difflib
 import logging
 import secrets
 import uuid
@@ -215,12 +216,20 @@ class Sandbox:
         return await self.notifier.post(self.sms_webhook_url, inbound)
 
 
+def _closest_endpoint(request: web.Request) -> str:
+    """`` (did you mean ...?)`` for a path one typo away from an endpoint of the sandbox."""
+    paths = sorted({resource.canonical for resource in request.app.router.resources()})
+    close = difflib.get_close_matches(request.path, paths, n=1, cutoff=0.85)
+    return f"; did you mean {close[0]}? (GET /sandbox lists the sandbox's own)" if close else ""
+
+
 @web.middleware
 async def _problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unknown paths and methods answer problem+json, like the rest of the API."""
     try:
         return await handler(request)
     except web.HTTPNotFound:
-        return problem(404, "Not Found", f"no such endpoint: {request.method} {request.path}")
+        detail = f"no such endpoint: {request.method} {request.path}"
+        return problem(404, "Not Found", detail + _closest_endpoint(request))
     except web.HTTPMethodNotAllowed:
         return problem(405, "Method Not Allowed", f"{request.method} is not allowed here")
