@@ -9,7 +9,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from botkit.sandbox import Sandbox
+from botkit.server import operator
 
 from .server_helpers import ROOT, USER, eventually, texts_to
 
@@ -84,6 +87,47 @@ async def test_the_same_request_id_starts_once(start_bot: Any) -> None:
     body = {"flow": "reminder", "to": USER, "requestId": "campaign-7-user-1"}
     assert (await start(bot, body))[0] == 201
     assert await start(bot, body) == (200, {"accepted": False, "duplicate": True})
+
+
+async def test_a_refused_start_does_not_use_its_request_id_up(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str]
+) -> None:
+    stand_in, _ = bot_sandbox
+    bot = await start_bot(REMINDER, api_token=API)
+    assert (await start(bot, {"flow": "reminder", "to": USER}))[0] == 201
+    campaign = {"flow": "reminder", "to": USER, "requestId": "campaign-8-user-1",
+                "vars": {"day": "Monday"}}  # fmt: skip
+    status, problem = await start(bot, campaign)
+    assert status == 409  # the first reminder is still in progress
+    assert "in progress" in problem["detail"]
+    assert (await start(bot, campaign))[0] == 409  # run again: refused again, not a duplicate
+
+    await stand_in.user_says(USER, text="yes", to="4930123457")  # the first one ends
+    await eventually(lambda: texts_to(stand_in)[-1].startswith("Thanks, see you"))
+    status, answer = await start(bot, campaign)  # the campaign run once more: now it starts
+    assert status == 201, answer
+    # The user wrote within 24 hours: the text, not the template.
+    assert answer["sent"] == [
+        "Reminder: your appointment is Monday at 10:00. Reply YES to confirm or NO to cancel."
+    ]
+    assert await start(bot, campaign) == (200, {"accepted": False, "duplicate": True})
+
+
+async def test_a_request_id_refused_too_often_says_so(
+    start_bot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(operator, "MAX_TRIES_PER_REQUEST", 2)
+    bot = await start_bot(REMINDER, api_token=API)
+    assert (await start(bot, {"flow": "reminder", "to": USER}))[0] == 201
+    body = {"flow": "reminder", "to": USER, "requestId": "campaign-9"}
+    assert [(await start(bot, body))[0] for _ in range(2)] == [409, 409]
+    status, problem = await start(bot, body)
+    assert status == 409
+    assert "'campaign-9' was refused 2 times" in problem["detail"]
+    assert "in progress" in problem["detail"]  # the last refusal's reason
+    status, problem = await start(bot, {**body, "requestId": "two\nlines"})
+    assert status == 400
+    assert "requestId" in problem["detail"]
 
 
 async def test_operator_api_input_and_authentication(start_bot: Any) -> None:

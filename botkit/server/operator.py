@@ -5,6 +5,7 @@ order, and waits for the turn to answer with what was sent, or why nothing was."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ import phonenumbers
 from aiohttp import web
 
 from .._numbers import digits
-from ..store import NewEvent
+from ..store import InboxEvent, NewEvent
 from ._problems import problem
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["start_conversation"]
 
 WAIT_FOR_TURN = 10.0
+#: How often one request id may be refused before its next try counts as a duplicate.
+MAX_TRIES_PER_REQUEST = 100
 
 
 def operator_refusal(server: BotServer, request: web.Request) -> web.Response | None:
@@ -57,9 +60,13 @@ async def start_conversation(server: BotServer, request: web.Request) -> web.Str
     checked = _check(server, body)
     if isinstance(checked, web.Response):
         return checked
-    event, request_id = checked
+    start, request_id = checked
     result = server.processor.expect(request_id)
-    (stored,) = await server.store.accept([event], now=server.clock())
+    try:
+        stored = await _accept_once(server, start, request_id)
+    except _RefusedTooOften as refused:
+        server.processor.forget(request_id)
+        return problem(409, "Cannot start", str(refused))
     if stored is None:
         server.processor.forget(request_id)
         return web.json_response({"accepted": False, "duplicate": True}, status=200)
@@ -85,6 +92,36 @@ async def start_conversation(server: BotServer, request: web.Request) -> web.Str
     )
 
 
+async def _accept_once(server: BotServer, start: NewEvent, request_id: str) -> InboxEvent | None:
+    """Accept the start under its request id; None when that id started a conversation,
+    or is starting one, already.
+
+    A start that was refused (409, 422) or failed did nothing, so it does not use its id
+    up: a campaign script run again once the conversation can start (the flow mended, the
+    conversation that was in progress over) starts it. Each try is accepted under a key of
+    its own, the n-th try's key the same for every caller, so two runs at once still start
+    it once.
+    """
+    error = None
+    for attempt in range(1, MAX_TRIES_PER_REQUEST + 1):
+        suffix = "" if attempt == 1 else f"\ntry {attempt}"  # no request id holds a newline
+        event = dataclasses.replace(start, dedupe_key=f"start:{request_id}{suffix}")
+        (stored,) = await server.store.accept([event], now=server.clock())
+        if stored is not None:
+            return stored
+        error = await server.store.finished_with_error(event.dedupe_key)
+        if error is None:
+            return None  # it went well, or is still running
+    raise _RefusedTooOften(
+        f"requestId {request_id!r} was refused {MAX_TRIES_PER_REQUEST} times, the last time"
+        f" with: {error}; send a new requestId"
+    )
+
+
+class _RefusedTooOften(Exception):
+    """A request id was tried and refused as often as it may be."""
+
+
 def _check(server: BotServer, body: dict[str, Any]) -> tuple[NewEvent, str] | web.Response:
     flow_name = body.get("flow")
     flow = server.engine.flows.get(flow_name) if isinstance(flow_name, str) else None
@@ -107,6 +144,8 @@ def _check(server: BotServer, body: dict[str, Any]) -> tuple[NewEvent, str] | we
             f"name the sending {channel} account: give from, or accounts/from in the flow",
         )  # fmt: skip
     request_id = str(body.get("requestId") or uuid.uuid4())
+    if "\n" in request_id or len(request_id) > 200:
+        return problem(400, "Bad Request", "requestId must be one line of 200 characters at most")
     payload = {
         "vars": variables,
         "channel": channel,

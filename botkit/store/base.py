@@ -137,6 +137,11 @@ class Store(abc.ABC):
     async def postpone_event(self, event_id: int, error: str, *, now: float) -> None:
         """A transient failure: count the attempt, keep the event unprocessed."""
 
+    @abc.abstractmethod
+    async def finished_with_error(self, dedupe_key: str) -> str | None:
+        """The error the event accepted under ``dedupe_key`` was finished with; None if no
+        such event was accepted, or it is not processed yet, or it went well."""
+
     # -- conversations -----------------------------------------------------------------
 
     @abc.abstractmethod

@@ -144,6 +144,13 @@ class SQLiteStore(Store):
     async def postpone_event(self, event_id: int, error: str, *, now: float) -> None:
         await self.writer.submit(Write(now=now, postponed=(event_id, error)))
 
+    async def finished_with_error(self, dedupe_key: str) -> str | None:
+        rows = await self._rows(
+            "SELECT error FROM inbox WHERE dedupe_key = ? AND processed_at IS NOT NULL",
+            (dedupe_key,),
+        )
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
     # -- conversations -----------------------------------------------------------------
 
     async def load(self, key: ConversationKey) -> Conversation | None:
