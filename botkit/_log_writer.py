@@ -10,7 +10,8 @@ behind the output falls.
 
 `BackgroundLineHandler` formats each record on the logging thread (a record's arguments may
 change once the call returns), keeps the line in a bounded buffer, and a thread of its own
-writes what gathered every few milliseconds, in one write. When the output falls so far
+writes it: at once after a quiet spell, and while lines keep coming, what gathered every
+few milliseconds in one write. When the output falls so far
 behind that the buffer is full, new lines are counted and dropped, and the count is written
 once the output moves again: memory stays bounded and the server keeps serving.
 """
@@ -46,6 +47,7 @@ class BackgroundLineHandler(logging.Handler):
         self._taken = 0  # lines handed to the buffer, counted to let flush() wait for them
         self._done = 0  # lines written or dropped
         self._wake = threading.Event()
+        self._hurry = threading.Event()  # flush() and close() cut a batch's gathering short
         self._closing = False
         self._stopped = False  # the thread has written its last line and ended
         self._thread = threading.Thread(target=self._write_forever, name="botkit-log", daemon=True)
@@ -78,31 +80,39 @@ class BackgroundLineHandler(logging.Handler):
         with self._buffer_lock:
             target = self._taken
             self._wake.set()
+            self._hurry.set()
             self._written.wait_for(lambda: self._done >= target, timeout)
 
     def close(self) -> None:
         with self._buffer_lock:
             self._closing = True
             self._wake.set()
+            self._hurry.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
         super().close()
 
     def _write_forever(self) -> None:
+        written_at = 0.0
         while True:
             self._wake.wait()
-            if not self._closing:
-                time.sleep(self._gather_seconds)  # let a batch gather: one write, not one a line
+            if not self._closing and time.monotonic() - written_at < self._gather_seconds:
+                # Lines keep coming: let a batch gather, one write rather than one a line. A
+                # line after a quiet spell goes out at once, in step with other processes'.
+                self._hurry.wait(self._gather_seconds)
             with self._buffer_lock:
                 lines, self._lines = self._lines, []
                 dropped, self._dropped = self._dropped, 0
                 self._wake.clear()
+                if not self._closing:
+                    self._hurry.clear()
             if dropped:
                 lines.append(
                     f"botkit: {dropped} log line(s) dropped: the log output was not keeping up"
                 )
             if lines:
                 self._write("\n".join(lines) + "\n")
+                written_at = time.monotonic()
             with self._buffer_lock:
                 self._done += len(lines) - (1 if dropped else 0)
                 self._written.notify_all()

@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -62,6 +63,25 @@ def test_lines_from_several_threads_are_all_written_in_batches(logger: logging.L
     handler.close()
     logger.info("late")  # from a thread that still holds the handler: written, not lost
     assert stream.getvalue().splitlines()[-1] == "late"
+
+
+def test_a_line_after_a_quiet_spell_goes_out_at_once_and_a_busy_one_waits_for_its_batch(
+    logger: logging.Logger,
+) -> None:
+    stream = io.StringIO()
+    handler = BackgroundLineHandler(stream, gather_seconds=5.0)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.info("first")
+    deadline = time.monotonic() + 2.0  # far less than the 5 s a batch gathers for
+    while stream.getvalue() != "first\n" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.getvalue() == "first\n"
+    logger.info("second")  # right after a write: it waits for its batch
+    time.sleep(0.2)
+    assert stream.getvalue() == "first\n"
+    handler.flush()
+    assert stream.getvalue() == "first\nsecond\n"
 
 
 def test_a_stalled_output_drops_lines_and_counts_them_instead_of_blocking(
