@@ -109,3 +109,43 @@ async def test_serve_logs_json_lines_without_secrets(
     assert handled[0]["user"] == "491701234567"
     assert handled[1]["state"] == "echo"
     assert "handled" in handled[1]["message"]
+
+
+async def test_a_stalled_log_output_does_not_stall_the_bot(
+    unused_tcp_port_factory: Callable[[], int], tmp_path: Path
+) -> None:
+    # The server's stderr is a pipe nobody reads: after its 64 KiB, a write to it blocks.
+    # About 250 bytes of log lines per user: 1,000 users fill it four times over.
+    port, sandbox_port = unused_tcp_port_factory(), unused_tcp_port_factory()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "botkit", "serve", "flows/echo.yaml", "--sandbox",
+        "--port", str(port), "--sandbox-port", str(sandbox_port), "--db", str(tmp_path / "b.db"),
+        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    users = [f"+4917{n:08d}" for n in range(1000)]
+    try:
+        # A stalled bot fails the test in seconds, rather than holding it for aiohttp's 5 min.
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+            await eventually(lambda: serving(session, f"http://127.0.0.1:{port}"), timeout=30)
+
+            async def say_hi(user: str) -> None:
+                body = {"from": user, "text": "hi"}
+                async with session.post(f"{sandbox}/sandbox/inbound", json=body) as response:
+                    assert response.status == 200
+
+            for start in range(0, len(users), 50):
+                await asyncio.gather(*(say_hi(user) for user in users[start : start + 50]))
+
+            async def all_welcomed() -> bool:
+                async with session.get(f"{sandbox}/sandbox/messages") as response:
+                    return len(await response.json()) == len(users)
+
+            await eventually(all_welcomed, timeout=60)
+    finally:
+        # Stopped as usual, and its stderr read at last: the log lines kept meanwhile are
+        # all written before it exits.
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    handled = [line for line in err.decode().splitlines() if ": message handled" in line]
+    assert len(handled) == len(users)
