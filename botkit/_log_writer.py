@@ -75,8 +75,8 @@ class BackgroundLineHandler(logging.Handler):
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every line handed in so far is written (``timeout`` seconds at most)."""
-        if not self._thread.is_alive():
-            return
+        if self._closing or not self._thread.is_alive():
+            return  # closed: close() waited for the thread already
         with self._buffer_lock:
             target = self._taken
             self._wake.set()

@@ -3,20 +3,26 @@ as sending in the server's process, and nothing lost when the child dies."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
+import struct
 import subprocess
 import sys
+import termios
 from typing import Any
 
 import pytest
 
 from botkit._logging import setup_logging
 from botkit.sandbox import Fault, Sandbox
+from botkit.server._send_wire import encode, message_to_wire
 from botkit.server.send_process import SendProcess
-from botkit.store import SQLiteStore
+from botkit.store import OutboxMessage, SQLiteStore
 
 from .server_helpers import BOT, USER, eventually, mo_message, texts_to
 
@@ -190,6 +196,51 @@ async def test_a_child_that_cannot_start_is_retried_less_and_less_often(
         if "starting a new one" in record.getMessage()
     ]
     assert delays[:4] == ["0.1s", "0.2s", "0.4s", "0.8s"]
+
+
+async def test_a_child_whose_server_is_gone_ends_quietly_though_its_log_output_stalled() -> None:
+    # Every send fails (nothing listens on port 1), and the child logs each try to a pipe
+    # that nobody reads: far more than the pipe's 64 KiB. Then the server is killed: its
+    # ends of the child's stdin and stdout close with reports unread.
+    read_log, write_log = os.pipe()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "botkit.server.send_worker", "--api-url", "http://127.0.0.1:1",
+        "--base-delay", "0.01", "--log-level", "INFO",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=write_log,
+        env={**os.environ, "TYNTEC_API_KEY": "key"},
+    )  # fmt: skip
+    os.close(write_log)
+    assert child.stdin is not None
+    try:
+        for number in range(1, 601):  # to 600 users: sent side by side (one user's in order)
+            user = f"4917{number:08d}"
+            request = {"to": user, "channels": ["whatsapp"],
+                       "whatsapp": {"from": BOT, "contentType": "text", "text": "hi"}}  # fmt: skip
+            message = OutboxMessage(number, "f", user, request, "pending", 0, 0.0, None, 0.0)
+            child.stdin.write(encode(message_to_wire(message)))
+        await child.stdin.drain()
+        await eventually(lambda: _unread(read_log) >= 60_000, timeout=30)  # the pipe is full
+
+        child._transport.get_pipe_transport(1).close()  # type: ignore[attr-defined]
+        child.stdin.close()
+        # It ends, though writing its log blocks (a StreamHandler would block it for good).
+        assert await asyncio.wait_for(child.wait(), timeout=30) == 0
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    os.set_blocking(read_log, False)
+    log = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(read_log, 65536):
+            log += chunk
+    os.close(read_log)
+    assert b"sending message 1 failed" in log
+    assert b"Traceback" not in log  # the server's end closing is no error of the child's
+
+
+def _unread(fd: int) -> int:
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[no-any-return]
 
 
 def test_the_sending_process_loads_no_flow_engine() -> None:

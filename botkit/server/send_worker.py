@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 
+from .._log_writer import log_writes_in_background
 from .._logging import setup_logging
 from ..store import OutboxMessage
 from ..tyntec import RetryPolicy, TyntecClient
@@ -69,19 +71,27 @@ async def work(arguments: argparse.Namespace) -> None:
     async with api:
         sender = Sender(api, ledger, base_delay=arguments.base_delay)
         settle_collector()  # what is loaded now lives as long as the process
-        while line := await reader.readline():
-            order = decode(line)
-            if "flush" in order:
-                await sender.flush(float(order["flush"]))
-                ledger.report({"flushed": True})
-            else:
-                sender.submit([message_from_wire(order)])
-            await ledger.lines.drain_if_behind()
+        # A ConnectionError is the server gone (killed) while this process wrote to it or
+        # read from it: what it did not hear of is pending in its database.
+        with contextlib.suppress(ConnectionError):
+            await _take_orders(reader, sender, ledger)
         # stdin closed: the server is stopping (it flushed first) or gone. What is still
         # unsent is pending in its database and goes out on its next start.
         await sender.close(0)
     ledger.lines.flush()
-    await out.drain()
+    with contextlib.suppress(ConnectionError):
+        await out.drain()
+
+
+async def _take_orders(reader: asyncio.StreamReader, sender: Sender, ledger: PipeLedger) -> None:
+    while line := await reader.readline():
+        order = decode(line)
+        if "flush" in order:
+            await sender.flush(float(order["flush"]))
+            ledger.report({"flushed": True})
+        else:
+            sender.submit([message_from_wire(order)])
+        await ledger.lines.drain_if_behind()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,7 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     # (by closing its stdin after a flush), so a signal must not cut the flush short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+    # Logged from a thread, as the server does: a stalled log output must not stall the
+    # sends, nor keep this process from ending once the server is gone.
+    with log_writes_in_background(), asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(work(arguments))
 
 
