@@ -10,10 +10,10 @@ behind the output falls.
 
 `BackgroundLineHandler` formats each record on the logging thread (a record's arguments may
 change once the call returns), keeps the line in a bounded buffer, and a thread of its own
-writes it: at once after a quiet spell, and while lines keep coming, what gathered every
-few milliseconds in one write. When the output falls so far
-behind that the buffer is full, new lines are counted and dropped, and the count is written
-once the output moves again: memory stays bounded and the server keeps serving.
+writes it: at once after a quiet spell, and while lines keep coming, what gathered every few
+milliseconds in one write. When the output falls so far behind that the buffer is full, new
+lines are counted and dropped, and the count is written once the output moves again: memory
+stays bounded and the server keeps serving.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["start_conversation"]
 
 WAIT_FOR_TURN = 10.0
-#: How often one request id may be refused before its next try counts as a duplicate.
+#: How often one request id may be refused; the next try is refused at once (409).
 MAX_TRIES_PER_REQUEST = 100
 
 
