@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sqlite3
 import sys
 import textwrap
@@ -195,6 +196,29 @@ async def test_a_second_server_on_the_same_database_refuses_to_start(stack: Any)
         await eventually(lambda: texts_to(sandbox)[-1] == "again")
     finally:
         assert await second.stop() == 0
+
+
+@pytest.mark.parametrize("taken", ["--port", "--sandbox-port"])
+async def test_a_taken_port_is_named_and_the_server_stops_cleanly(
+    tmp_path: Path, unused_tcp_port_factory: Callable[[], int], taken: str
+) -> None:
+    ports = {"--port": unused_tcp_port_factory(), "--sandbox-port": unused_tcp_port_factory()}
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports[taken]))
+        squatter.listen()
+        refused = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "botkit", "serve", "flows/echo.yaml", "--sandbox",
+            "--db", str(tmp_path / "bot.db"), *(str(a) for pair in ports.items() for a in pair),
+            cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, error = await asyncio.wait_for(refused.communicate(), timeout=30)
+    text = error.decode()
+    assert refused.returncode == 1
+    assert f"Error: cannot listen on http://127.0.0.1:{ports[taken]}" in text
+    assert f"the port is taken; is another server running there? Stop it, or give {taken}" in text
+    # A clean stop, not a crash: no traceback, and every session closed.
+    assert "Traceback" not in text
+    assert "Unclosed" not in text
 
 
 async def test_the_readme_command_serves_a_bot_on_the_embedded_sandbox(

@@ -12,7 +12,7 @@ from .._log_writer import log_writes_in_background
 from ..flow import FlowError
 from ..server._loop import event_loop_factory
 from ..server.routing import RoutingError
-from ..server.runner import DatabaseInUse, ServeOptions
+from ..server.runner import CannotListen, DatabaseInUse, ServeOptions
 from ..server.runner import serve as run_server
 from ._options import api_options
 
@@ -109,5 +109,5 @@ def serve(
             asyncio.Runner(loop_factory=event_loop_factory()) as runner,
         ):
             runner.run(run_server(options))
-    except (FlowError, RoutingError, ValueError, DatabaseInUse) as exc:
+    except (FlowError, RoutingError, ValueError, DatabaseInUse, CannotListen) as exc:
         raise click.ClickException(str(exc)) from None

@@ -8,6 +8,7 @@ picked up on the next start.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from .app import DEFAULT_MAX_BODY, BotServer, Sending
 from .reload import flow_files
 from .site import BotSite
 
-__all__ = ["DatabaseInUse", "ServeOptions", "find_flows", "serve"]
+__all__ = ["CannotListen", "DatabaseInUse", "ServeOptions", "find_flows", "serve"]
 
 log = logging.getLogger("botkit.server")
 
@@ -76,59 +77,84 @@ async def _serve(options: ServeOptions, flows: list[Flow], stop: asyncio.Event) 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runners: list[web.AppRunner] = []
+    runners: list[web.AppRunner] = []  # cleaned up in this order, whatever failed on the way
     api_url, api_key = options.api_url, options.api_key
     token_query = f"?token={options.webhook_token}" if options.webhook_token else ""
-    if options.sandbox:
-        sandbox_port = options.sandbox_port or options.port + 1
-        sandbox = Sandbox(
-            webhook_url=f"http://{_local(options.host)}:{options.port}/webhook{token_query}",
-            sms_webhook_url=f"http://{_local(options.host)}:{options.port}/webhook/sms{token_query}",
+    try:
+        if options.sandbox:
+            sandbox_port = options.sandbox_port or options.port + 1
+            sandbox = Sandbox(
+                webhook_url=f"http://{_local(options.host)}:{options.port}/webhook{token_query}",
+                sms_webhook_url=(
+                    f"http://{_local(options.host)}:{options.port}/webhook/sms{token_query}"
+                ),
+            )
+            runner = web.AppRunner(sandbox.app())
+            await runner.setup()
+            runners.append(runner)
+            site = web.TCPSite(runner, options.host, sandbox_port)
+            await _listen(site, "the embedded sandbox", "--sandbox-port")
+            api_url, api_key = f"http://{_local(options.host)}:{sandbox_port}", DEFAULT_API_KEY
+            print(
+                f"embedded tyntec sandbox on http://{options.host}:{sandbox_port}: play a user"
+                f" with\n  curl -s http://{options.host}:{sandbox_port}/sandbox/inbound "
+                "-H 'content-type: application/json'"
+                """ -d '{"from": "+491701234567", "text": "hi"}'""",
+                flush=True,
+            )
+        store = SQLiteStore(options.db, durability=options.durability)
+        api = TyntecClient(api_key, base_url=api_url)
+        server = BotServer(
+            flows,
+            store,
+            api,
+            webhook_token=options.webhook_token,
+            max_body=options.max_body,
+            shutdown_timeout=options.shutdown_timeout,
+            retention_days=options.retention_days,
+            watch=options.flows if options.reload else None,
+            api_token=options.api_token,
+            sending=options.sending,
         )
-        runner = web.AppRunner(sandbox.app())
-        await runner.setup()
-        await web.TCPSite(runner, options.host, sandbox_port).start()
-        runners.append(runner)
-        api_url, api_key = f"http://{_local(options.host)}:{sandbox_port}", DEFAULT_API_KEY
+        bot = web.AppRunner(
+            server.app(), shutdown_timeout=options.shutdown_timeout, access_log=None
+        )
+        await bot.setup()
+        runners.insert(0, bot)  # stops accepting first, then the server's own stop()
+        if options.webhooks == "front":
+            await _listen(BotSite(bot, server, options.host, options.port), "the bot", "--port")
+        else:
+            await _listen(web.TCPSite(bot, options.host, options.port), "the bot", "--port")
         print(
-            f"embedded tyntec sandbox on http://{options.host}:{sandbox_port}: play a user with\n"
-            f"  curl -s http://{options.host}:{sandbox_port}/sandbox/inbound "
-            '-H \'content-type: application/json\' -d \'{"from": "+491701234567", "text": "hi"}\'',
+            f"botkit serving {', '.join(f.name for f in flows)} on"
+            f" http://{options.host}:{options.port} (database {options.db})",
             flush=True,
         )
-    store = SQLiteStore(options.db, durability=options.durability)
-    api = TyntecClient(api_key, base_url=api_url)
-    server = BotServer(
-        flows,
-        store,
-        api,
-        webhook_token=options.webhook_token,
-        max_body=options.max_body,
-        shutdown_timeout=options.shutdown_timeout,
-        retention_days=options.retention_days,
-        watch=options.flows if options.reload else None,
-        api_token=options.api_token,
-        sending=options.sending,
-    )
-    bot = web.AppRunner(server.app(), shutdown_timeout=options.shutdown_timeout, access_log=None)
-    await bot.setup()
-    if options.webhooks == "front":
-        await BotSite(bot, server, options.host, options.port).start()
-    else:
-        await web.TCPSite(bot, options.host, options.port).start()
-    print(
-        f"botkit serving {', '.join(f.name for f in flows)} on http://{options.host}:{options.port}"
-        f" (database {options.db})",
-        flush=True,
-    )
-    settle_collector()  # everything loaded so far lives as long as the process
-    try:
+        settle_collector()  # everything loaded so far lives as long as the process
         await stop.wait()
     finally:
         log.info("stopping")
-        await bot.cleanup()  # stops accepting first, then the server's own stop()
         for runner in runners:
             await runner.cleanup()
+
+
+class CannotListen(OSError):
+    """A port to serve on is taken (or not ours to take)."""
+
+
+async def _listen(site: web.BaseSite, what: str, option: str) -> None:
+    try:
+        await site.start()
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            reason = "the port is taken; is another server running there? Stop it, or"
+        elif error.errno == errno.EACCES:
+            reason = "this user may not use the port (below 1024, say);"
+        else:
+            reason = f"{error};"
+        raise CannotListen(
+            f"cannot listen on {site.name} for {what}: {reason} give {option} another port"
+        ) from None
 
 
 def _local(host: str) -> str:
