@@ -85,10 +85,12 @@ class BackgroundLineHandler(logging.Handler):
 
     def close(self) -> None:
         with self._buffer_lock:
-            self._closing = True
+            closed_before, self._closing = self._closing, True
             self._wake.set()
             self._hurry.set()
-        if self._thread is not threading.current_thread():
+        # Once: logging.shutdown() closes it again at exit, and a thread stuck on a stalled
+        # output must not hold the exit up twice.
+        if not closed_before and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
         super().close()
 
