@@ -166,3 +166,11 @@ async def test_botkit_start_command(start_bot: Any, bot_sandbox: tuple[Sandbox, 
     assert code == 1
     assert "in progress" in err
     await eventually(lambda: texts_to(stand_in) == ["template:appointment_reminder"])
+    # With a request id, a campaign script can run again: the second run starts nobody twice.
+    code, out, _ = await botkit_start("--restart", "--request-id", "campaign-10-user-1")
+    assert (code, out.splitlines()[0]) == (0, f"started reminder for {USER}: now in remind")
+    code, out, _ = await botkit_start("--restart", "--request-id", "campaign-10-user-1")
+    assert (code, out) == (0, "already started for request id campaign-10-user-1: nothing sent\n")
+    await eventually(lambda: len(texts_to(stand_in)) == 2)
+    await asyncio.sleep(0.2)
+    assert len(texts_to(stand_in)) == 2  # one reminder per run that started one

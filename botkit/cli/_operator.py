@@ -43,9 +43,14 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
     "--server", envvar="BOTKIT_SERVER", default="http://127.0.0.1:8080", show_default=True
 )
 @click.option("--token", envvar="BOTKIT_API_TOKEN", help="The server's --api-token.")
+@click.option(
+    "--request-id",
+    help="Start the conversation once for this id, however often the command runs "
+    "(a campaign script run again skips who was started, and starts who was refused).",
+)
 def start(
     flow: str, to: str, variables: tuple[str, ...], account: str | None, channel: str,
-    restart: bool, server: str, token: str | None,
+    restart: bool, server: str, token: str | None, request_id: str | None,
 ) -> None:  # fmt: skip
     """Start FLOW for a user on a running `botkit serve` (reminders, notifications)."""
     body: dict[str, Any] = {
@@ -54,11 +59,16 @@ def start(
     }  # fmt: skip
     if account:
         body["from"] = account
+    if request_id:
+        body["requestId"] = request_id
     status, answer = asyncio.run(_post(f"{server.rstrip('/')}/conversations", body, token))
     if status >= 400:
         raise click.ClickException(f"{answer.get('title', status)}: {answer.get('detail', answer)}")
     if status == 202:
         click.echo("accepted; the server is still processing it")
+        return
+    if answer.get("duplicate"):
+        click.echo(f"already started for request id {request_id}: nothing sent")
         return
     click.echo(f"started {answer['flow']} for {answer['user']}: now in {answer['state']}")
     for sent in answer.get("sent", []):
