@@ -89,6 +89,18 @@ async def test_the_same_request_id_starts_once(start_bot: Any) -> None:
     assert await start(bot, body) == (200, {"accepted": False, "duplicate": True})
 
 
+async def test_two_starts_at_once_with_one_request_id_start_once_and_both_answer(
+    start_bot: Any,
+) -> None:
+    bot = await start_bot(REMINDER, api_token=API)
+    body = {"flow": "reminder", "to": USER, "requestId": "campaign-11-user-1"}
+    answers = await asyncio.gather(start(bot, body), start(bot, body))
+    statuses = sorted(status for status, _ in answers)
+    # The started one answers with its turn, not a 202 after the 10 s wait: the duplicate
+    # does not take the future it waits on.
+    assert statuses == [200, 201], answers
+
+
 async def test_a_refused_start_does_not_use_its_request_id_up(
     start_bot: Any, bot_sandbox: tuple[Sandbox, str]
 ) -> None:

@@ -61,15 +61,16 @@ async def start_conversation(server: BotServer, request: web.Request) -> web.Str
     if isinstance(checked, web.Response):
         return checked
     start, request_id = checked
-    result = server.processor.expect(request_id)
     try:
         stored = await _accept_once(server, start, request_id)
     except _RefusedTooOften as refused:
-        server.processor.forget(request_id)
         return problem(409, "Cannot start", str(refused))
     if stored is None:
-        server.processor.forget(request_id)
         return web.json_response({"accepted": False, "duplicate": True}, status=200)
+    # Waited for from here on: the event runs once submitted, not before. Only the request
+    # that was accepted waits (two at once with one request id used to share one future,
+    # and the duplicate's answer took it from the other).
+    result = server.processor.expect(request_id)
     server.processor.submit(stored)
     try:
         turn = await asyncio.wait_for(asyncio.shield(result), WAIT_FOR_TURN)

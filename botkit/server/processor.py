@@ -195,10 +195,6 @@ class Processor:
         self._results[request] = future
         return future
 
-    def forget(self, request: str) -> None:
-        """Stop waiting for ``request`` (it turned out to be a duplicate)."""
-        self._results.pop(request, None)
-
     def _resolve(self, event: InboxEvent, result: Callable[[], TurnResult]) -> None:
         """Tell whoever waits for ``event`` (an operator API start) what it came to; the
         result is made only then (webhook events, the usual ones, have nobody waiting)."""
