@@ -142,6 +142,26 @@ async def test_a_request_id_refused_too_often_says_so(
     assert "requestId" in problem["detail"]
 
 
+async def test_an_operator_reads_a_users_conversations(start_bot: Any) -> None:
+    bot = await start_bot(REMINDER, api_token=API)
+    assert (await start(bot, {"flow": "reminder", "to": USER, "vars": {"day": "Friday"}}))[0] == 201
+
+    async def read(user: str, token: str = API) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with bot.session.get(f"{bot.url}/conversations/{user}", headers=headers) as answer:
+            return answer.status, await answer.json(content_type=None)
+
+    status, found = await read(f"+{USER}")
+    assert status == 200
+    assert [(c["flow"], c["state"], c["vars"]["day"]) for c in found] == [
+        ("reminder", "remind", "Friday")
+    ]
+    assert await read("491700000000") == (200, [])  # a number with no conversation
+    status, problem = await read("someone")  # not a number at all: said so, not []
+    assert (status, problem["detail"]) == (400, "the user is a phone number")
+    assert (await read(f"+{USER}", token="wrong"))[0] == 401
+
+
 async def test_operator_api_input_and_authentication(start_bot: Any) -> None:
     bot = await start_bot(REMINDER, api_token=API)
     assert (await start(bot, {"flow": "reminder", "to": USER}, token=None))[0] == 401

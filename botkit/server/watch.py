@@ -114,6 +114,8 @@ async def stream_messages(
 async def conversation_view(request: web.Request, store: Store) -> web.StreamResponse:
     """The user's conversations: flow, state, variables, whether ended."""
     user = "".join(ch for ch in request.match_info["user"] if ch.isdigit())
+    if not user:
+        return problem(400, "Bad Request", "the user is a phone number")
     found = await store.conversations(user=user, flow=request.query.get("flow"))
     return web.json_response(
         [
