@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,6 +23,20 @@ from botkit.store import SQLiteStore
 ROOT = Path(__file__).resolve().parents[1]
 USER = "491701234567"
 BOT = "4930123456"
+
+
+async def serve_on_sandbox(
+    flow: str, db: Path, port: int, sandbox_port: int, *options: str,
+    before: tuple[str, ...] = (), stdout: int = asyncio.subprocess.DEVNULL,
+    stderr: int = asyncio.subprocess.PIPE,
+) -> asyncio.subprocess.Process:  # fmt: skip
+    """``botkit [BEFORE] serve FLOW --sandbox [OPTIONS]`` in a process of its own, as a user
+    runs it from the checkout."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "botkit", *before, "serve", flow, "--sandbox",
+        "--port", str(port), "--sandbox-port", str(sandbox_port), "--db", str(db), *options,
+        cwd=ROOT, stdout=stdout, stderr=stderr,
+    )  # fmt: skip
 
 
 async def eventually(

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import aiohttp
 
 from botkit._logging import JsonFormatter, LineFormatter, RedactSecrets
 
-from .server_helpers import ROOT, eventually, serving
+from .server_helpers import eventually, serve_on_sandbox, serving
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -76,12 +75,16 @@ async def test_serve_logs_json_lines_without_secrets(
 ) -> None:
     port, sandbox_port = unused_tcp_port_factory(), unused_tcp_port_factory()
     secret = "never-in-the-log-123"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "botkit", "--log-json", "serve", "flows/echo.yaml", "--sandbox",
-        "--port", str(port), "--sandbox-port", str(sandbox_port), "--db", str(tmp_path / "b.db"),
-        "--webhook-token", secret, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    process = await serve_on_sandbox(
+        "flows/echo.yaml",
+        tmp_path / "b.db",
+        port,
+        sandbox_port,
+        "--webhook-token",
+        secret,
+        before=("--log-json",),
+        stdout=asyncio.subprocess.PIPE,
+    )
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     try:
         async with aiohttp.ClientSession() as session:
@@ -117,11 +120,7 @@ async def test_a_stalled_log_output_does_not_stall_the_bot(
     # The server's stderr is a pipe nobody reads: after its 64 KiB, a write to it blocks.
     # About 250 bytes of log lines per user: 1,000 users fill it four times over.
     port, sandbox_port = unused_tcp_port_factory(), unused_tcp_port_factory()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "botkit", "serve", "flows/echo.yaml", "--sandbox",
-        "--port", str(port), "--sandbox-port", str(sandbox_port), "--db", str(tmp_path / "b.db"),
-        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    process = await serve_on_sandbox("flows/echo.yaml", tmp_path / "b.db", port, sandbox_port)
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     users = [f"+4917{n:08d}" for n in range(1000)]
     try:

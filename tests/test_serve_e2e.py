@@ -20,7 +20,7 @@ import pytest
 
 from botkit.sandbox import Notifier, Sandbox
 
-from .server_helpers import BOT, ROOT, USER, eventually, serving, texts_to
+from .server_helpers import BOT, ROOT, USER, eventually, serve_on_sandbox, serving, texts_to
 
 TOKEN = "e2e-token"
 
@@ -206,11 +206,9 @@ async def test_a_taken_port_is_named_and_the_server_stops_cleanly(
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", ports[taken]))
         squatter.listen()
-        refused = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "botkit", "serve", "flows/echo.yaml", "--sandbox",
-            "--db", str(tmp_path / "bot.db"), *(str(a) for pair in ports.items() for a in pair),
-            cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        refused = await serve_on_sandbox(
+            "flows/echo.yaml", tmp_path / "bot.db", ports["--port"], ports["--sandbox-port"]
+        )
         _, error = await asyncio.wait_for(refused.communicate(), timeout=30)
     text = error.decode()
     assert refused.returncode == 1
@@ -225,10 +223,9 @@ async def test_the_readme_command_serves_a_bot_on_the_embedded_sandbox(
     unused_tcp_port_factory: Callable[[], int], tmp_path: Path
 ) -> None:
     port, sandbox_port = unused_tcp_port_factory(), unused_tcp_port_factory()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "botkit", "serve", "flows/support.yaml", "--sandbox",
-        "--port", str(port), "--sandbox-port", str(sandbox_port), "--db", str(tmp_path / "b.db"),
-        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    process = await serve_on_sandbox(
+        "flows/support.yaml", tmp_path / "b.db", port, sandbox_port,
+        stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     try:
