@@ -139,7 +139,7 @@ async def _serve(options: ServeOptions, flows: list[Flow], stop: asyncio.Event) 
 
 
 class CannotListen(OSError):
-    """A port to serve on is taken (or not ours to take)."""
+    """An address to serve on cannot be bound: its port is taken, say."""
 
 
 async def _listen(site: web.BaseSite, what: str, option: str) -> None:
@@ -150,8 +150,8 @@ async def _listen(site: web.BaseSite, what: str, option: str) -> None:
             reason = "the port is taken; is another server running there? Stop it, or"
         elif error.errno == errno.EACCES:
             reason = "this user may not use the port (below 1024, say);"
-        else:
-            reason = f"{error};"
+        else:  # an address this machine does not have, say
+            reason = f"{error.strerror or error}; check --host, or"
         raise CannotListen(
             f"cannot listen on {site.name} for {what}: {reason} give {option} another port"
         ) from None
