@@ -160,12 +160,12 @@ def _partial_spec(data: dict[str, Any]) -> tuple[FlowSpec, dict[str, set[str]]] 
     good_states = {}
     lost_parts: dict[str, set[str]] = {}
     for name, body in states.items():
-        with_rules = _with_rules_salvaged(body)
+        with_rules, replaced = _with_rules_salvaged(body)
         salvaged = _without_broken_keys(StateSpec, with_rules, required=set())
         if salvaged is not None:
             good_states[name] = salvaged
             lost = set(body) - set(salvaged)
-            if with_rules is not body and with_rules["on"] != body["on"]:
+            if replaced:
                 lost.add("on")
             if lost:
                 lost_parts[name] = lost
@@ -174,24 +174,26 @@ def _partial_spec(data: dict[str, Any]) -> tuple[FlowSpec, dict[str, set[str]]] 
     required = {"flow", "start", "states"}
     cleaned = _without_broken_keys(
         FlowSpec,
-        {**_with_rules_salvaged(data, "globals"), "states": good_states},
+        {**_with_rules_salvaged(data, "globals")[0], "states": good_states},
         required=required,
     )
     return None if cleaned is None else (FlowSpec.model_validate(cleaned), lost_parts)
 
 
-def _with_rules_salvaged(body: Any, key: str = "on") -> Any:
-    """``body`` with each malformed rule of its ``key`` list replaced by a stand-in."""
+def _with_rules_salvaged(body: Any, key: str = "on") -> tuple[Any, bool]:
+    """``body`` with each malformed rule of its ``key`` list replaced by a stand-in, and
+    whether one was."""
     if not isinstance(body, dict) or not isinstance(body.get(key), list):
-        return body
+        return body, False
     rules = []
+    replaced = False
     for rule in body[key]:
         try:
             RuleSpec.model_validate(rule)
         except pydantic.ValidationError:
-            rule = _BROKEN_RULE
+            rule, replaced = _BROKEN_RULE, True
         rules.append(rule)
-    return {**body, key: rules}
+    return {**body, key: rules}, replaced
 
 
 def _without_broken_keys(
