@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from botkit.flow import FlowError, check_flow, load_flow
+from botkit.testing.harness import FlowHarness
 
 FIVE_MISTAKES = """\
 flow: broken
@@ -234,3 +235,61 @@ def test_example_flows_are_valid() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "5 flow(s) OK" in result.stdout
+
+
+NAMES_NO_TEMPLATE_HAS = """\
+flow: x
+start: ask_name
+states:
+  ask_name:
+    ask: "Your name?"
+    save: name
+    goto:
+      - if: {when: "nam == 'Ana'"}
+        to: done
+      - to: done
+  done:
+    say: |
+      Thanks {{ name }}!
+      Your number is {{ usr.number }}.
+    final: true
+"""
+
+
+def test_a_name_no_template_has_is_reported_where_it_is_read(tmp_path: Path) -> None:
+    # Each compiles, and each fails on every render with StrictUndefined, in front of a user.
+    problems = [str(p) for p in check_flow(write(tmp_path, NAMES_NO_TEMPLATE_HAS))]
+    assert [p.split(": ", 1)[0].rsplit(":", 2)[1:] for p in problems] == [
+        ["8", "20"], ["13", "7"], ["14", "7"],
+    ]  # fmt: skip
+    assert (
+        "template reads 'nam', which templates do not have; did you mean vars.name?"
+        in (problems[0])
+    )
+    assert "reads 'name', which templates do not have; did you mean vars.name?" in problems[1]
+    assert "reads 'usr', which templates do not have; did you mean 'user'?" in problems[2]
+
+
+async def test_every_name_a_template_has_passes_and_renders(tmp_path: Path) -> None:
+    # The names validate lets through are the ones a turn gives: the flow both passes the
+    # check and renders each of them.
+    path = write(
+        tmp_path,
+        """\
+        flow: names
+        description: all of them
+        start: a
+        states:
+          a:
+            set: {n: 3}
+            say: >-
+              {% set greeting = 'hi' %}{{ greeting }} {{ user.number }} {{ user.channel }}
+              {{ message.text }} {{ flow.name }} {{ flow.description }} {{ state }}
+              {% for i in range(vars.n) %}{{ loop.index }}{% endfor %} {{ dict(a=1).a }}
+            final: true
+        """,
+    )
+    assert check_flow(path) == []
+    async with FlowHarness(load_flow(path)) as chat:
+        replies = [reply.describe() for reply in await chat.say("hello")]
+    assert replies == ["hi 491701234567 whatsapp hello names all of them a 123 1"]

@@ -123,4 +123,12 @@ def _scalar(node: yaml.Node) -> Any:
 
 
 def _position(file: str, node: yaml.Node) -> Position:
-    return Position(file, node.start_mark.line + 1, node.start_mark.column + 1)
+    mark = node.start_mark
+    if isinstance(node, yaml.ScalarNode) and node.style == "|" and mark.buffer is not None:
+        # A literal block's text starts on the line after its `|`, and keeps its lines:
+        # pointing at the text makes "line n of the text" line n of the file.
+        first = mark.buffer.find("\n", mark.pointer) + 1
+        if first and first < len(mark.buffer):
+            indent = len(mark.buffer[first:]) - len(mark.buffer[first:].lstrip(" "))
+            return Position(file, mark.line + 2, indent + 1)
+    return Position(file, mark.line + 1, mark.column + 1)

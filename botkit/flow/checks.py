@@ -9,11 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._source import Path_
+from ._source import Path_, Position
 from .loader import Flow
 from .problems import FlowProblem
-from .spec import EVENTS, BranchSpec, ConditionSpec, MessageSpec, RuleSpec, StateSpec, suggest
-from .templating import TemplateError, Templates, has_template
+from .spec import (
+    EVENTS,
+    BranchSpec,
+    ConditionSpec,
+    MessageSpec,
+    RuleSpec,
+    StateSpec,
+    closest,
+    suggest,
+)
+from .templating import CONTEXT_NAMES, TemplateError, Templates, has_template
 
 __all__ = ["cross_check", "edges"]
 
@@ -108,6 +117,7 @@ class _Checker:
         self.lost_parts = lost_parts
         self.state_names = sorted(known_states or set(self.spec.states))
         self.has_calls = self.partial or any(True for _ in self._calls())
+        self._variables: set[str] | None = None
 
     def problem(
         self, path: Path_, message: str, hint: str | None = None, *, key: bool = False
@@ -322,24 +332,61 @@ class _Checker:
             try:
                 self.templates.check(text)
             except TemplateError as exc:
-                self._template_problem(path, exc, text)
+                self._template_problem(path, exc)
+            else:
+                self._unknown_names(path, self.templates.unknown_names(text))
         for path, expression in _expressions(self.flow):
             try:
                 self.templates.check_expression(expression)
             except TemplateError as exc:
-                self._template_problem(path, exc, expression)
+                self._template_problem(path, exc)
+            else:
+                self._unknown_names(path, self.templates.unknown_names(expression, expression=True))
 
-    def _template_problem(self, path: Path_, error: TemplateError, text: str) -> None:
-        position = self.flow.source.position(path)
-        if error.line and error.line > 1:
-            position = type(position)(position.file, position.line + error.line - 1, 1)
+    def _template_problem(self, path: Path_, error: TemplateError) -> None:
         self.problems.append(
             FlowProblem(
-                position,
+                self._line_within(path, error.line),
                 f"template error: {error.message}",
                 "templates use Jinja2: {{ vars.name }}, {{ user.name or 'there' }}",
             )
         )
+
+    def _unknown_names(self, path: Path_, names: list[tuple[str, int]]) -> None:
+        # Valid Jinja that fails on every render: StrictUndefined makes it an error at run
+        # time, in front of a user, so it is one here.
+        for name, line in names:
+            variable = name if name in self._variable_names() else None
+            guess = suggest(name, sorted(CONTEXT_NAMES))
+            if not variable and not guess:
+                variable = closest(name, sorted(self._variable_names()))
+            if variable:
+                guess = f"; did you mean vars.{variable}?"
+            self.problems.append(
+                FlowProblem(
+                    self._line_within(path, line),
+                    f"template reads {name!r}, which templates do not have{guess}",
+                    "templates see vars, user, message, flow and state: a saved answer is"
+                    " {{ vars.name }}, the user's number {{ user.number }}",
+                )
+            )
+
+    def _line_within(self, path: Path_, line: int | None) -> Position:
+        position = self.flow.source.position(path)
+        if line and line > 1:  # a line further down a multi-line string
+            position = type(position)(position.file, position.line + line - 1, position.column)
+        return position
+
+    def _variable_names(self) -> set[str]:
+        """The variables this flow saves or sets (actions and the operator API may add
+        others)."""
+        if self._variables is None:
+            self._variables = {name for _, rule in _rules(self.flow) for name in rule.set}
+            for state in self.spec.states.values():
+                self._variables.update(state.set)
+                if state.save:
+                    self._variables.add(state.save)
+        return self._variables
 
 
 def _message_strings(at: Path_, messages: list[MessageSpec] | None) -> Iterator[tuple[Path_, str]]:

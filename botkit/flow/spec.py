@@ -40,9 +40,15 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """`` (did you mean 'x'?)`` when one of ``choices`` is close to ``word``, else ``""``."""
+    """``; did you mean 'x'?`` when one of ``choices`` is close to ``word``, else ``""``."""
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close else ""
+
+
+def closest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The one of ``choices`` closest to ``word``, if any is close enough to be a typo."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
 
 
 class FlowModel(BaseModel):

@@ -12,9 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+from jinja2 import meta, nodes
+from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["TemplateError", "Templates", "has_template"]
+__all__ = ["CONTEXT_NAMES", "TemplateError", "Templates", "has_template"]
+
+# What a template sees (the engine's turn builds it; a test keeps the two in step).
+CONTEXT_NAMES = frozenset({"user", "vars", "message", "flow", "state"})
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
 
@@ -54,6 +59,37 @@ class Templates:
     def check_expression(self, source: str) -> None:
         """Raise :class:`TemplateError` if ``source`` is not a valid expression."""
         self._expression(source)
+
+    def unknown_names(self, source: str, *, expression: bool = False) -> list[tuple[str, int]]:
+        """The names ``source`` reads that no template has, each with the line (within
+        ``source``) of its first use, in order: ``name`` written for ``vars.name``, say, or
+        ``usr`` for ``user``. Such a template compiles, and fails on every render. A source
+        that does not compile has none (:meth:`check` reports it)."""
+        if expression:
+            if not source.strip():
+                return []
+        elif not has_template(source):
+            return []
+        try:
+            tree = self._tree(source, expression)
+            unknown = meta.find_undeclared_variables(tree) - CONTEXT_NAMES
+        except jinja2.TemplateError:
+            return []
+        unknown -= self._env.globals.keys()  # range, dict, namespace, ...
+        first_use: dict[str, int] = {}
+        for name in tree.find_all(nodes.Name):
+            if name.ctx == "load" and name.name in unknown:
+                first_use.setdefault(name.name, name.lineno)
+        return sorted(first_use.items(), key=lambda item: (item[1], item[0]))
+
+    def _tree(self, source: str, expression: bool) -> nodes.Template:
+        if not expression:
+            return self._env.parse(source)
+        # As Environment.compile_expression parses one; meta wants it in a template.
+        parser = Parser(self._env, source, state="variable")
+        tree = nodes.Template([nodes.Output([parser.parse_expression()])], lineno=1)
+        tree.set_environment(self._env)
+        return tree
 
     def render(self, source: str, context: Mapping[str, Any]) -> str:
         """``source`` rendered to text."""
