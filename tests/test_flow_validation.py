@@ -293,3 +293,41 @@ async def test_every_name_a_template_has_passes_and_renders(tmp_path: Path) -> N
     async with FlowHarness(load_flow(path)) as chat:
         replies = [reply.describe() for reply in await chat.say("hello")]
     assert replies == ["hi 491701234567 whatsapp hello names all of them a 123 1"]
+
+
+EVENT_RULES = """\
+flow: reminder
+start: waiting
+timeout: 1m
+states:
+  waiting:
+    say: "Reply to me"
+    on:
+      - if: timeout
+        say: "{{ 'you said ' + message.text if message else 'nothing yet' }}"
+      - if: delivered
+        set: {last: "{{ message['text'] }}"}
+      - if: {event: seen, when: "message.text == 'a'"}
+        say: "seen"
+      - else:
+        say: "you said {{ message.text }}"
+        goto: waiting
+"""
+
+
+def test_a_rule_for_an_event_without_a_message_may_not_read_it(tmp_path: Path) -> None:
+    problems = [str(p) for p in check_flow(write(tmp_path, EVENT_RULES))]
+    assert [p.split(": ", 1)[0].rsplit(":", 2)[1] for p in problems] == ["11", "12"]
+    assert "message is None in a rule for 'delivered', and this reads from it" in problems[0]
+    assert "message is None in a rule for 'seen'" in problems[1]
+    # The guarded read in the timeout rule, and the read in `else`, are fine.
+
+
+async def test_an_event_rule_does_run_without_a_message(tmp_path: Path) -> None:
+    # What the check above stands on: the engine gives these rules no message.
+    guarded = (
+        EVENT_RULES.split("      - if: delivered")[0] + "      - else:\n        goto: waiting\n"
+    )
+    async with FlowHarness(load_flow(write(tmp_path, guarded))) as chat:
+        assert [m.describe() for m in await chat.say("hi")] == ["Reply to me"]
+        assert [m.describe() for m in await chat.wait(61)] == ["nothing yet"]

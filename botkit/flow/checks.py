@@ -26,6 +26,9 @@ from .templating import CONTEXT_NAMES, TemplateError, Templates, has_template
 
 __all__ = ["cross_check", "edges"]
 
+# The events whose rules run with no message (see the engine's template context).
+EVENTS_WITHOUT_MESSAGE = frozenset({"timeout", "delivered", "seen", "undelivered"})
+
 
 def cross_check(
     flow: Flow,
@@ -133,6 +136,7 @@ class _Checker:
             self._rule(("globals", index), rule, None)
         self._reachable()
         self._templates()
+        self._messages_of_events()
         if import_actions:
             self._actions()
         self.problems.sort(key=lambda p: (p.position.line, p.position.column))
@@ -343,6 +347,27 @@ class _Checker:
             else:
                 self._unknown_names(path, self.templates.unknown_names(expression, expression=True))
 
+    def _messages_of_events(self) -> None:
+        """A rule for an event that no message comes with (a timeout, a delivery report)
+        runs with ``message`` None: ``message.text`` there fails on every run."""
+        for path, rule in _rules(self.flow):
+            event = rule.if_.event if rule.if_ else None
+            if event not in EVENTS_WITHOUT_MESSAGE:
+                continue
+            reads = [(at, text, False) for at, text in _rule_strings(path, rule)]
+            reads += [(at, text, True) for at, text in _rule_expressions(path, rule)]
+            for at, text, expression in reads:
+                line = self.templates.unguarded_read(text, "message", expression=expression)
+                if line is not None:
+                    self.problems.append(
+                        FlowProblem(
+                            self._line_within(at, line),
+                            f"message is None in a rule for {event!r}, and this reads from it",
+                            "save what you need from the user's message in vars when it"
+                            " arrives, or guard it: {{ message.text if message else '' }}",
+                        )
+                    )
+
     def _template_problem(self, path: Path_, error: TemplateError) -> None:
         self.problems.append(
             FlowProblem(
@@ -428,10 +453,22 @@ def _rules(flow: Flow) -> Iterator[tuple[Path_, RuleSpec]]:
             yield ("states", name, "on", index), rule
 
 
+def _rule_strings(path: Path_, rule: RuleSpec) -> Iterator[tuple[Path_, str]]:
+    yield from _message_strings((*path, "say"), rule.say)
+    yield from _values((*path, "set"), rule.set)
+
+
+def _rule_expressions(path: Path_, rule: RuleSpec) -> Iterator[tuple[Path_, str]]:
+    if rule.if_ and rule.if_.when:
+        yield (*path, "if", "when"), rule.if_.when
+    for index, branch in enumerate(rule.goto or []):
+        if branch.if_ and branch.if_.when:
+            yield (*path, "goto", index, "if", "when"), branch.if_.when
+
+
 def _strings(flow: Flow) -> Iterator[tuple[Path_, str]]:
     for path, rule in _rules(flow):
-        yield from _message_strings((*path, "say"), rule.say)
-        yield from _values((*path, "set"), rule.set)
+        yield from _rule_strings(path, rule)
     for name, state in flow.spec.states.items():
         at: Path_ = ("states", name)
         for key in ("say", "ask", "retry"):
@@ -445,11 +482,7 @@ def _strings(flow: Flow) -> Iterator[tuple[Path_, str]]:
 
 def _expressions(flow: Flow) -> Iterator[tuple[Path_, str]]:
     for path, rule in _rules(flow):
-        if rule.if_ and rule.if_.when:
-            yield (*path, "if", "when"), rule.if_.when
-        for index, branch in enumerate(rule.goto or []):
-            if branch.if_ and branch.if_.when:
-                yield (*path, "goto", index, "if", "when"), branch.if_.when
+        yield from _rule_expressions(path, rule)
     for name, state in flow.spec.states.items():
         for index, branch in enumerate(state.goto or []):
             if branch.if_ and branch.if_.when:

@@ -82,6 +82,29 @@ class Templates:
                 first_use.setdefault(name.name, name.lineno)
         return sorted(first_use.items(), key=lambda item: (item[1], item[0]))
 
+    def unguarded_read(self, source: str, name: str, *, expression: bool = False) -> int | None:
+        """The line (within ``source``) where an attribute or item of ``name`` is first read,
+        when ``source`` never looks at ``name`` itself: ``message.text`` alone fails when
+        there is no message, ``message.text if message`` does not. None otherwise."""
+        if not (source.strip() if expression else has_template(source)):
+            return None
+        try:
+            tree = self._tree(source, expression)
+        except jinja2.TemplateError:
+            return None
+        read_from: set[int] = set()  # the Name nodes an attribute or item is read from
+        for read in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            if isinstance(read, nodes.Getattr | nodes.Getitem):  # for mypy: find_all's type
+                read_from.add(id(read.node))
+        first: int | None = None
+        for node in tree.find_all(nodes.Name):
+            if node.name != name or node.ctx != "load":
+                continue
+            if id(node) not in read_from:
+                return None  # looked at itself: a guard, say
+            first = node.lineno if first is None else min(first, node.lineno)
+        return first
+
     def _tree(self, source: str, expression: bool) -> nodes.Template:
         if not expression:
             return self._env.parse(source)
