@@ -157,7 +157,8 @@ class BotServer:
         if self.retention_days is not None:
             self._pruning = asyncio.get_running_loop().create_task(self._prune_forever())
         self._running = self.ready = True
-        log.info("botkit server ready: flows %s", ", ".join(f.name for f in self.flows))
+        # Not "ready": `botkit serve` binds its port after this, and may fail to.
+        log.info("botkit server started: flows %s", ", ".join(f.name for f in self.flows))
 
     async def stop(self) -> None:
         """Finish what is in flight and send what is due, within ``shutdown_timeout``."""
