@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import signal
 import socket
 import sqlite3
@@ -251,3 +252,55 @@ async def test_the_readme_command_serves_a_bot_on_the_embedded_sandbox(
 def outbox_statuses(db: Path) -> list[str]:
     with contextlib.closing(sqlite3.connect(db)) as connection:
         return [status for (status,) in connection.execute("SELECT status FROM outbox")]
+
+
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux's prlimit")
+async def test_a_database_that_takes_no_writes_shows_in_health_and_passes(
+    unused_tcp_port_factory: Callable[[], int], tmp_path: Path
+) -> None:
+    # The server's files may grow no further (RLIMIT_FSIZE, as a full disk would stop
+    # them): SQLite fails each commit with an I/O error.
+    port, sandbox_port = unused_tcp_port_factory(), unused_tcp_port_factory()
+    db = tmp_path / "bot.db"
+    process = await serve_on_sandbox("flows/echo.yaml", db, port, sandbox_port)
+    bot, sandbox = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
+    unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await eventually(lambda: serving(session, bot), timeout=30)
+
+            async def say(user: str, text: str) -> int:
+                body = {"from": user, "text": text}
+                async with session.post(f"{sandbox}/sandbox/inbound", json=body) as response:
+                    status: int = (await response.json())["webhookStatus"]
+                    return status
+
+            async def health() -> tuple[int, dict[str, Any]]:
+                async with session.get(f"{bot}/healthz") as response:
+                    return response.status, await response.json()
+
+            assert await say("+491700000001", "hi") == 200
+            size = db.with_name("bot.db-wal").stat().st_size
+            resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+            try:
+                # The sandbox delivers as tyntec does: again after a 503, then it gives up.
+                assert await say("+491700000002", "x" * 20_000) == 503
+                status, body = await health()
+                assert status == 503
+                assert body["status"] == "failing"
+                assert body["reason"] == "the database takes no writes: disk I/O error"
+                async with session.get(f"{bot}/metrics") as response:
+                    assert "botkit_store_failing 1" in await response.text()
+            finally:
+                resource.prlimit(process.pid, resource.RLIMIT_FSIZE, unlimited)
+            # Nothing to restart: the next event is taken, and health is back.
+            assert await say("+491700000002", "x" * 20_000) == 200
+            assert await health() == (200, {"status": "ok", "flows": ["echo"]})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    log = err.decode()
+    assert log.count("the database takes no writes: disk I/O error") == 1  # once, not per try
+    assert "storing a message event failed: disk I/O error; answered 503" in log
+    assert "Traceback" not in log  # one line per refused event, not twenty
+    assert "the database takes writes again" in log

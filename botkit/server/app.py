@@ -308,8 +308,12 @@ class BotServer:
                 stored = await self.processor.receive(event)  # queued, or its turn done
             else:
                 (stored,) = await self.store.accept([event], now=self.clock())
-        except Exception:  # not stored, so not accepted: tyntec sends it again
-            log.exception("storing a %s event failed", event.kind)
+        except Exception as error:  # not stored, so not accepted: tyntec sends it again
+            if self.store.failure is not None:  # the database's trouble: one line each
+                log.error("storing a %s event failed: %s; answered 503, to be sent again",
+                          event.kind, error)  # fmt: skip
+            else:
+                log.exception("storing a %s event failed", event.kind)
             self.metrics.count("botkit_events_rejected_total", reason="store")
             return problem_reply(
                 503, "Service Unavailable", "the event could not be stored; send it again later"
@@ -350,6 +354,14 @@ class BotServer:
     async def healthz(self, request: web.Request) -> web.StreamResponse:
         if not self.ready:
             return web.json_response({"status": "unavailable"}, status=503)
+        failure = self.store.failure
+        if failure is not None:  # every event is answered 503: send them elsewhere
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(failure.since))
+            return web.json_response(
+                {"status": "failing", "reason": f"the database takes no writes: {failure.reason}",
+                 "since": since},
+                status=503,
+            )  # fmt: skip
         return web.json_response({"status": "ok", "flows": [f.name for f in self.flows]})
 
     async def metrics_endpoint(self, request: web.Request) -> web.StreamResponse:
@@ -359,6 +371,7 @@ class BotServer:
                 ("botkit_active_conversations", stats.active_conversations),
                 ("botkit_inbox_pending", stats.inbox_pending),
                 ("botkit_outbox_pending", stats.outbox_pending),
+                ("botkit_store_failing", int(self.store.failure is not None)),
             ]
         )
         return web.Response(text=text, content_type="text/plain", charset="utf-8")

@@ -17,6 +17,7 @@ from .base import (
     OutboxMessage,
     StaleConversation,
     Store,
+    StoreFailure,
     StoreStats,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "SQLiteStore",
     "StaleConversation",
     "Store",
+    "StoreFailure",
     "StoreStats",
 ]
 

@@ -21,6 +21,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,14 @@ from .._json import dumps
 from ..flow import Conversation
 from ..flow.outgoing import describe
 from ._rows import insert_rows, update_rows
-from .base import ConversationKey, InboxEvent, NewEvent, OutboxMessage, StaleConversation
+from .base import (
+    ConversationKey,
+    InboxEvent,
+    NewEvent,
+    OutboxMessage,
+    StaleConversation,
+    StoreFailure,
+)
 
 __all__ = ["Write", "Writer"]
 
@@ -142,6 +150,9 @@ class Writer:
         self._next_inbox = self._next_outbox = 0
         self.batches = 0
         self.writes = 0
+        self.failure: StoreFailure | None = None
+        """Set by the thread when a commit fails for a reason of the database (see
+        :attr:`.base.Store.failure`), cleared when one succeeds; read on the loop's."""
 
     async def start(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
@@ -212,8 +223,25 @@ class Writer:
             except Exception as error:  # a bug here must not stop the writer
                 log.exception("committing %d writes failed", len(batch))
                 errors = [error] * len(batch)
+            self._note_failure(errors)
             self._report(batch, errors)
         return not stopping
+
+    def _note_failure(self, errors: list[Exception | None]) -> None:
+        if any(error is None for error in errors):  # something committed: writing works
+            if self.failure is not None:
+                lasted = time.time() - self.failure.since
+                log.warning("the database takes writes again, after %.0f s", lasted)
+            self.failure = None
+            return
+        for error in errors:
+            # The database's own trouble (SQLITE_FULL, SQLITE_IOERR, a lock held too long),
+            # not one write's (a constraint, a conversation changed meanwhile).
+            if isinstance(error, sqlite3.OperationalError):
+                if self.failure is None:
+                    self.failure = StoreFailure(str(error), time.time())
+                    log.error("the database takes no writes: %s", error)
+                return
 
     def _take(self) -> tuple[list[Write], bool]:
         """Everything queued (waiting for the first); True when told to stop."""

@@ -111,8 +111,23 @@ class StoreStats:
     outbox_pending: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoreFailure:
+    """Why the store cannot write now: the database's own error (a full disk, an I/O
+    error), and when (a Unix time) the writes began to fail."""
+
+    reason: str
+    since: float
+
+
 class Store(abc.ABC):
     """Where the server keeps everything; see :class:`~botkit.store.SQLiteStore`."""
+
+    @property
+    def failure(self) -> StoreFailure | None:
+        """Set while writes fail for a reason of the database rather than of one write (a
+        full disk, not a conflict); None once one commits again."""
+        return None
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -32,6 +32,7 @@ from .base import (
     OutboxMessage,
     StaleConversation,
     Store,
+    StoreFailure,
     StoreStats,
 )
 
@@ -66,6 +67,10 @@ class SQLiteStore(Store):
         self._writer = writer
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         await self._reader.execute("PRAGMA busy_timeout=5000")
+
+    @property
+    def failure(self) -> StoreFailure | None:
+        return self._writer.failure if self._writer is not None else None
 
     async def close(self) -> None:
         if self._writer is not None:
