@@ -73,13 +73,17 @@ class ChatSession:
         self._seen = 0
 
     async def __aenter__(self) -> Self:
-        sandbox_url = await self._serve(self.sandbox.app())
-        api = TyntecClient("sandbox", base_url=sandbox_url, retry=RetryPolicy(attempts=2))
-        self.server = BotServer(
-            self.flows, SQLiteStore(self.db, durability="normal"), api, clock=self.clock.now,
-            send_retry_delay=0.1,
-        )  # fmt: skip
-        bot_url = await self._serve(self.server.app(), bot=self.server)
+        try:
+            sandbox_url = await self._serve(self.sandbox.app())
+            api = TyntecClient("sandbox", base_url=sandbox_url, retry=RetryPolicy(attempts=2))
+            self.server = BotServer(
+                self.flows, SQLiteStore(self.db, durability="normal"), api,
+                clock=self.clock.now, send_retry_delay=0.1,
+            )  # fmt: skip
+            bot_url = await self._serve(self.server.app(), bot=self.server)
+        except BaseException:  # a database that cannot be opened, say: stop what started
+            await self.__aexit__(None, None, None)
+            raise
         self.sandbox.webhook_url = f"{bot_url}/webhook"
         self.sandbox.sms_webhook_url = f"{bot_url}/webhook/sms"
         return self

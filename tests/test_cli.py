@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,8 +19,9 @@ from botkit.testing import WebhookRecorder
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "botkit", *args], capture_output=True, text=True, timeout=60
-    )
+        [sys.executable, "-m", "botkit", *args],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
 
 
 def test_python_dash_m_botkit_is_the_command() -> None:
@@ -73,3 +77,50 @@ async def test_sandbox_command_accepts_reports_and_refuses(
     assert problem["violations"] == [
         {"field": "validate.request.whatsapp.text", "message": "must not be empty"}
     ]
+
+
+def _not_sqlite(db: Path) -> None:
+    db.write_text("name,number\nAna,+491701234567\n")
+
+
+def _newer_schema(db: Path) -> None:
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        connection.execute("INSERT INTO meta VALUES ('schema', '999')")
+
+
+@pytest.mark.parametrize(
+    ("make", "where", "error"),
+    [
+        (_not_sqlite, "bot.db", "file is not a database; it is not a SQLite database"),
+        (_newer_schema, "bot.db", "it has schema 999, newer than this botkit knows"),
+        (Path.mkdir, "bot.db", "it is a folder; --db names the database's file"),
+        (_not_sqlite, "bot.db/inner.db", "cannot make its folder"),
+    ],
+)
+def test_serve_on_a_database_it_cannot_use_says_why(
+    tmp_path: Path, unused_tcp_port_factory: Callable[[], int],
+    make: Callable[[Path], object], where: str, error: str,
+) -> None:  # fmt: skip
+    make(tmp_path / "bot.db")
+    port, sandbox_port = unused_tcp_port_factory(), unused_tcp_port_factory()
+    result = run(
+        "serve", "flows/echo.yaml", "--sandbox", "--db", str(tmp_path / where),
+        "--port", str(port), "--sandbox-port", str(sandbox_port),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"Error: cannot open the database {tmp_path / where}: " in result.stderr
+    assert error in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [("conversations", "list"), ("chat", "flows/echo.yaml")])
+def test_other_commands_on_a_file_that_is_not_a_database_say_why(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    _not_sqlite(tmp_path / "bot.db")
+    result = run(*command, "--db", str(tmp_path / "bot.db"))
+    assert result.returncode == 1
+    assert "file is not a database; it is not a SQLite database" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Unclosed" not in result.stderr  # what chat had started is stopped

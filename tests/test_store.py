@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from botkit.flow import Conversation
-from botkit.store import NewEvent, OutboxMessage, SQLiteStore, StaleConversation, _rows
+from botkit.store import (
+    DatabaseUnusable,
+    NewEvent,
+    OutboxMessage,
+    SQLiteStore,
+    StaleConversation,
+    _rows,
+)
 from botkit.store._rows import insert_rows, update_rows
 from botkit.store._writes import Write
 
@@ -286,7 +293,7 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     await store.close()
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = '999' WHERE key = 'schema'")
-    with pytest.raises(RuntimeError, match="newer than this botkit knows"):
+    with pytest.raises(DatabaseUnusable, match="has schema 999, newer than this botkit knows"):
         await open_store(path)
 
 

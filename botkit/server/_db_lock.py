@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from ..store.base import DatabaseUnusable
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -44,8 +46,7 @@ class DatabaseLock:
     def acquire(self) -> None:
         if fcntl is None:  # pragma: no cover - Windows
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -62,6 +63,24 @@ class DatabaseLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+
+    def _open(self) -> int:
+        unusable = f"cannot open the database {self.database}:"
+        if self.database.is_dir():  # checked first: its lock would go beside the folder
+            raise DatabaseUnusable(f"{unusable} it is a folder; --db names the database's file")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file where the folder should be, say
+            raise DatabaseUnusable(
+                f"{unusable} cannot make its folder {self.path.parent}: {error.strerror}"
+            ) from None
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise DatabaseUnusable(
+                f"{unusable} cannot create {self.path}: {error.strerror}; may this user"
+                " create files in its folder?"
+            ) from None
 
     def release(self) -> None:
         fd, self._fd = self._fd, None

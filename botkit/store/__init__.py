@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import (
     ConversationKey,
+    DatabaseUnusable,
     HistoryEntry,
     InboxEvent,
     NewEvent,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConversationKey",
+    "DatabaseUnusable",
     "Durability",
     "HistoryEntry",
     "InboxEvent",

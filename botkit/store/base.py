@@ -111,6 +111,11 @@ class StoreStats:
     outbox_pending: int
 
 
+class DatabaseUnusable(Exception):
+    """The database cannot be opened as botkit's: not a SQLite file, a folder this user may
+    not write to, a schema newer than this botkit's. The message says which, and what to do."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoreFailure:
     """Why the store cannot write now: the database's own error (a full disk, an I/O

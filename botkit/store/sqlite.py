@@ -26,6 +26,7 @@ from ._schema import MIGRATIONS
 from ._writes import Write, Writer
 from .base import (
     ConversationKey,
+    DatabaseUnusable,
     HistoryEntry,
     InboxEvent,
     NewEvent,
@@ -61,9 +62,15 @@ class SQLiteStore(Store):
         self._cache: OrderedDict[ConversationKey, Conversation] = OrderedDict()
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file where a folder should be, say
+            raise DatabaseUnusable(_unusable(self.path, error)) from None
         writer = Writer(self._connect_writer)
-        await writer.start()  # creates or migrates the schema first
+        try:
+            await writer.start()  # creates or migrates the schema first
+        except sqlite3.DatabaseError as error:
+            raise DatabaseUnusable(_unusable(self.path, error)) from None
         self._writer = writer
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         await self._reader.execute("PRAGMA busy_timeout=5000")
@@ -102,9 +109,9 @@ class SQLiteStore(Store):
             rows = db.execute("SELECT value FROM meta WHERE key='schema'").fetchall()
             version = int(rows[0][0]) if rows else 0
             if version > len(MIGRATIONS):
-                raise RuntimeError(
-                    f"{self.path} has schema {version}, newer than this botkit knows "
-                    f"({len(MIGRATIONS)}); upgrade botkit"
+                raise DatabaseUnusable(
+                    f"cannot open the database {self.path}: it has schema {version}, newer"
+                    f" than this botkit knows ({len(MIGRATIONS)}); upgrade botkit"
                 )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
@@ -408,3 +415,20 @@ def _handing(
     if on_commit is None:
         return None
     return lambda write: on_commit(write.queued) if write.queued else None
+
+
+def _unusable(path: Path, error: sqlite3.DatabaseError | OSError) -> str:
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    if path.is_dir():
+        hint = "it is a folder: --db names the database's file, say bot.db"
+    elif isinstance(error, OSError):
+        hint = "may this user create it and its folder?"
+    elif "not a database" in reason:
+        hint = "it is not a SQLite database: does --db name another kind of file?"
+    elif "unable to open" in reason:
+        hint = "may this user create and write files in its folder?"
+    elif "readonly" in reason or "read-only" in reason:
+        hint = "may this user write to it, and to its folder?"
+    else:
+        hint = "is it a botkit database, whole and writable?"
+    return f"cannot open the database {path}: {reason}; {hint}"
