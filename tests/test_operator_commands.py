@@ -54,6 +54,38 @@ async def test_send_refuses_what_tyntec_would(sandbox_url: str) -> None:
     assert "exactly one of" in err
 
 
+async def test_send_mistakes_are_said_as_the_options_that_make_them(
+    sandbox: Sandbox, sandbox_url: str
+) -> None:
+    code, _, err = await botkit(
+        sandbox_url,
+        "send",
+        "--to",
+        USER,
+        "--text",
+        "a",
+        "--channel",
+        "whatsapp",
+        "--channel",
+        "sms",
+        "--from",
+        "sms=Shop",
+    )
+    assert code == 2
+    assert "Error: a whatsapp message needs the account it is sent from: give --from" in err
+    code, _, err = await botkit(
+        sandbox_url, "send", "--to", USER, "--location", "91,7.49", "--from", "4930123"
+    )
+    assert code == 2
+    assert err.splitlines()[-1] == "Error: latitude: Input should be less than or equal to 90"
+    code, _, err = await botkit(
+        sandbox_url, "send", "--to", USER, "--media", "ftp://a/b.png", "--from", "4930123"
+    )
+    assert code == 2
+    assert err.splitlines()[-1] == "Error: url: must be an http(s) URL, got 'ftp://a/b.png'"
+    assert not sandbox.chat.messages
+
+
 async def test_otp_send_and_check(sandbox: Sandbox, sandbox_url: str) -> None:
     code, out, err = await botkit(sandbox_url, "otp", "send", USER)
     assert code == 0, err

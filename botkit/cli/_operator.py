@@ -117,10 +117,16 @@ def send(
                             ("location", location)) if v]  # fmt: skip
     if len(kinds) != 1:
         raise click.UsageError("give exactly one of --text, --media, --template, --location")
-    common: dict[str, Any] = {
-        "channels": list(channels) or ["whatsapp"],
-        "from_": _senders(senders),
-    }
+    chain = list(channels) or ["whatsapp"]
+    from_ = _senders(senders)
+    for channel in chain:
+        sender = from_ if isinstance(from_, str) or from_ is None else from_.get(channel)
+        if sender is None and channel != "sms":  # SMS has a default sender; the others not
+            raise click.UsageError(
+                f"a {channel} message needs the account it is sent from: give --from ACCOUNT,"
+                f" or --from {channel}=ACCOUNT for each channel of a chain"
+            )
+    common: dict[str, Any] = {"channels": chain, "from_": from_}
     try:
         if text:
             request = messages.text(to, text, **common)
@@ -138,7 +144,9 @@ def send(
             request = messages.location(
                 to, latitude, longitude, name=name, sms_text=sms_text, **common
             )
-    except (ValueError, pydantic.ValidationError) as exc:
+    except pydantic.ValidationError as exc:  # one line per mistake, without pydantic's links
+        raise click.UsageError(_mistakes(exc)) from None
+    except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
     async def run() -> str:
@@ -160,6 +168,14 @@ def _senders(values: tuple[str, ...]) -> str | dict[str, str] | None:
             raise click.BadParameter(f"{value!r}: write CHANNEL=ACCOUNT", param_hint="--from")
         mapping[channel] = account
     return mapping
+
+
+def _mistakes(error: pydantic.ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or error.title}: "
+        + str(e["msg"]).removeprefix("Value error, ")
+        for e in error.errors()
+    )
 
 
 def _coordinates(text: str) -> tuple[float, float]:
