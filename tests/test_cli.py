@@ -124,3 +124,13 @@ def test_other_commands_on_a_file_that_is_not_a_database_say_why(
     assert "file is not a database; it is not a SQLite database" in result.stderr
     assert "Traceback" not in result.stderr
     assert "Unclosed" not in result.stderr  # what chat had started is stopped
+
+
+def test_chat_on_a_database_whose_folder_is_a_file_says_why(tmp_path: Path) -> None:
+    _not_sqlite(tmp_path / "notes")
+    result = run("chat", "flows/echo.yaml", "--db", str(tmp_path / "notes" / "bot.db"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: cannot open the database {tmp_path / 'notes' / 'bot.db'}: cannot make its"
+        f" folder {tmp_path / 'notes'}: File exists"
+    )

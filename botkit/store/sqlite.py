@@ -64,8 +64,11 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:  # a file where a folder should be, say
-            raise DatabaseUnusable(_unusable(self.path, error)) from None
+        except OSError as error:  # a file where the folder should be, say
+            raise DatabaseUnusable(
+                f"cannot open the database {self.path}: cannot make its folder"
+                f" {self.path.parent}: {error.strerror or error}"
+            ) from None
         writer = Writer(self._connect_writer)
         try:
             await writer.start()  # creates or migrates the schema first
@@ -417,12 +420,10 @@ def _handing(
     return lambda write: on_commit(write.queued) if write.queued else None
 
 
-def _unusable(path: Path, error: sqlite3.DatabaseError | OSError) -> str:
-    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+def _unusable(path: Path, error: sqlite3.DatabaseError) -> str:
+    reason = str(error)
     if path.is_dir():
         hint = "it is a folder: --db names the database's file, say bot.db"
-    elif isinstance(error, OSError):
-        hint = "may this user create it and its folder?"
     elif "not a database" in reason:
         hint = "it is not a SQLite database: does --db name another kind of file?"
     elif "unable to open" in reason:
