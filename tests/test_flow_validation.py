@@ -271,8 +271,8 @@ def test_a_name_no_template_has_is_reported_where_it_is_read(tmp_path: Path) -> 
 
 
 async def test_every_name_a_template_has_passes_and_renders(tmp_path: Path) -> None:
-    # The names validate lets through are the ones a turn gives: the flow both passes the
-    # check and renders each of them.
+    # The names validate lets through are the ones a turn gives, and those a template lets
+    # be missing: the flow both passes the check and renders each of them.
     path = write(
         tmp_path,
         """\
@@ -286,13 +286,14 @@ async def test_every_name_a_template_has_passes_and_renders(tmp_path: Path) -> N
               {% set greeting = 'hi' %}{{ greeting }} {{ user.number }} {{ user.channel }}
               {{ message.text }} {{ flow.name }} {{ flow.description }} {{ state }}
               {% for i in range(vars.n) %}{{ loop.index }}{% endfor %} {{ dict(a=1).a }}
+              {{ nickname | default('friend') }} {{ 'x' if extra is defined else 'y' }}
             final: true
         """,
     )
     assert check_flow(path) == []
     async with FlowHarness(load_flow(path)) as chat:
         replies = [reply.describe() for reply in await chat.say("hello")]
-    assert replies == ["hi 491701234567 whatsapp hello names all of them a 123 1"]
+    assert replies == ["hi 491701234567 whatsapp hello names all of them a 123 1 friend y"]
 
 
 EVENT_RULES = """\

@@ -76,6 +76,7 @@ class Templates:
         except jinja2.TemplateError:
             return []
         unknown -= self._env.globals.keys()  # range, dict, namespace, ...
+        unknown -= _allowed_missing(tree)
         first_use: dict[str, int] = {}
         for name in tree.find_all(nodes.Name):
             if name.ctx == "load" and name.name in unknown:
@@ -183,6 +184,20 @@ class Templates:
                 raise TemplateError(exc.message or str(exc), exc.lineno) from None
             self._expressions[source] = compiled
         return compiled
+
+
+def _allowed_missing(tree: nodes.Template) -> set[str]:
+    """Names the template itself allows to be missing: ``x | default('')``, ``x is defined``
+    (both render with StrictUndefined)."""
+    allowed: set[str] = set()
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        if not isinstance(node, nodes.Filter | nodes.Test):  # for mypy: find_all's type
+            continue
+        if node.name in ("default", "d", "defined", "undefined") and isinstance(
+            node.node, nodes.Name
+        ):
+            allowed.add(node.node.name)
+    return allowed
 
 
 def _error_line(exc: jinja2.TemplateError) -> int | None:
