@@ -310,6 +310,8 @@ states:
         set: {last: "{{ message['text'] }}"}
       - if: {event: seen, when: "message.text == 'a'"}
         say: "seen"
+      - if: undelivered
+        say: "{{ message.text | default('sorry') }} {{ message.media.type | default('') }}"
       - else:
         say: "you said {{ message.text }}"
         goto: waiting
@@ -318,9 +320,11 @@ states:
 
 def test_a_rule_for_an_event_without_a_message_may_not_read_it(tmp_path: Path) -> None:
     problems = [str(p) for p in check_flow(write(tmp_path, EVENT_RULES))]
-    assert [p.split(": ", 1)[0].rsplit(":", 2)[1] for p in problems] == ["11", "12"]
+    assert [p.split(": ", 1)[0].rsplit(":", 2)[1] for p in problems] == ["11", "12", "15"]
     assert "message is None in a rule for 'delivered', and this reads from it" in problems[0]
     assert "message is None in a rule for 'seen'" in problems[1]
+    # `message.text | default(...)` renders when message is None; one level further does not.
+    assert "message is None in a rule for 'undelivered'" in problems[2]
     # The guarded read in the timeout rule, and the read in `else`, are fine.
 
 

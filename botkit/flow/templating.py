@@ -97,12 +97,21 @@ class Templates:
         for read in tree.find_all((nodes.Getattr, nodes.Getitem)):
             if isinstance(read, nodes.Getattr | nodes.Getitem):  # for mypy: find_all's type
                 read_from.add(id(read.node))
+        # `message.text | default('')` renders when message is None (its attribute is
+        # undefined, and defaulted); `message.media.type | default('')` does not.
+        guarded = {
+            id(node.node)
+            for node in _defaulted(tree)
+            if isinstance(node, nodes.Getattr | nodes.Getitem)
+        }
         first: int | None = None
         for node in tree.find_all(nodes.Name):
             if node.name != name or node.ctx != "load":
                 continue
             if id(node) not in read_from:
                 return None  # looked at itself: a guard, say
+            if id(node) in guarded:
+                continue
             first = node.lineno if first is None else min(first, node.lineno)
         return first
 
@@ -188,16 +197,19 @@ class Templates:
 
 def _allowed_missing(tree: nodes.Template) -> set[str]:
     """Names the template itself allows to be missing: ``x | default('')``, ``x is defined``
-    (both render with StrictUndefined)."""
-    allowed: set[str] = set()
+    (both render with StrictUndefined; ``x.y | default('')`` does not)."""
+    return {node.name for node in _defaulted(tree) if isinstance(node, nodes.Name)}
+
+
+def _defaulted(tree: nodes.Template) -> list[nodes.Node]:
+    """What a ``default`` filter or a ``defined`` test is applied to."""
+    found: list[nodes.Node] = []
     for node in tree.find_all((nodes.Filter, nodes.Test)):
         if not isinstance(node, nodes.Filter | nodes.Test):  # for mypy: find_all's type
             continue
-        if node.name in ("default", "d", "defined", "undefined") and isinstance(
-            node.node, nodes.Name
-        ):
-            allowed.add(node.node.name)
-    return allowed
+        if node.name in ("default", "d", "defined", "undefined") and node.node is not None:
+            found.append(node.node)
+    return found
 
 
 def _error_line(exc: jinja2.TemplateError) -> int | None:
