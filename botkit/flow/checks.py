@@ -27,7 +27,7 @@ from .templating import CONTEXT_NAMES, TemplateError, Templates, has_template
 __all__ = ["cross_check", "edges"]
 
 # The events whose rules run with no message (see the engine's template context).
-EVENTS_WITHOUT_MESSAGE = frozenset({"timeout", "delivered", "seen", "undelivered"})
+_EVENTS_WITHOUT_MESSAGE = frozenset({"timeout", "delivered", "seen", "undelivered"})
 
 
 def cross_check(
@@ -352,7 +352,7 @@ class _Checker:
         runs with ``message`` None: ``message.text`` there fails on every run."""
         for path, rule in _rules(self.flow):
             event = rule.if_.event if rule.if_ else None
-            if event not in EVENTS_WITHOUT_MESSAGE:
+            if event not in _EVENTS_WITHOUT_MESSAGE:
                 continue
             reads = [(at, text, False) for at, text in _rule_strings(path, rule)]
             reads += [(at, text, True) for at, text in _rule_expressions(path, rule)]
