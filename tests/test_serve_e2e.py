@@ -291,11 +291,14 @@ async def test_a_database_that_takes_no_writes_shows_in_health_and_passes(
                 assert body["reason"] == "the database takes no writes: disk I/O error"
                 async with session.get(f"{bot}/metrics") as response:
                     assert "botkit_store_failing 1" in await response.text()
+                # Still failing on the next check: its own write fails too.
+                assert (await health())[0] == 503
             finally:
                 resource.prlimit(process.pid, resource.RLIMIT_FSIZE, unlimited)
-            # Nothing to restart: the next event is taken, and health is back.
-            assert await say("+491700000002", "x" * 20_000) == 200
+            # Nothing to restart. Health finds out by itself (a proxy that checks it sends
+            # no events to a failing bot), and the next event is taken.
             assert await health() == (200, {"status": "ok", "flows": ["echo"]})
+            assert await say("+491700000002", "x" * 20_000) == 200
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), timeout=60)

@@ -135,6 +135,11 @@ class Store(abc.ABC):
         return None
 
     @abc.abstractmethod
+    async def try_write(self) -> None:
+        """Commit a write of no consequence, to learn whether the database takes writes
+        again (:attr:`failure` follows); raises what it failed with."""
+
+    @abc.abstractmethod
     async def open(self) -> None:
         """Connect, and create or migrate the schema."""
 

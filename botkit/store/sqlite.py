@@ -82,6 +82,16 @@ class SQLiteStore(Store):
     def failure(self) -> StoreFailure | None:
         return self._writer.failure if self._writer is not None else None
 
+    async def try_write(self) -> None:
+        def touch(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('written', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(time.time()),),
+            )
+
+        await self.writer.exclusive(touch)
+
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.stop()
