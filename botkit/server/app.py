@@ -358,9 +358,9 @@ class BotServer:
             return web.json_response({"status": "unavailable"}, status=503)
         failure = self.store.failure
         if failure is not None:
-            # Found out by a write, as it came: with no events (tyntec waits between its
-            # tries, and a proxy that checks readiness sends none to a failing bot), only
-            # a write made here can find that the database takes writes again.
+            # A write found the failure, and only a write finds the recovery: events may
+            # not come (tyntec waits between its tries, and a proxy that checks readiness
+            # sends none to a failing bot), so this check makes one.
             with contextlib.suppress(Exception):
                 await self._try_write()
             failure = self.store.failure
