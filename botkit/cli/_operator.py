@@ -13,6 +13,7 @@ import click
 import pydantic
 
 from ..tyntec import TyntecError, messages
+from ..tyntec.messages import MissingSender
 from ._options import api_options, tyntec_client
 
 __all__ = ["otp", "send", "start"]
@@ -117,16 +118,10 @@ def send(
                             ("location", location)) if v]  # fmt: skip
     if len(kinds) != 1:
         raise click.UsageError("give exactly one of --text, --media, --template, --location")
-    chain = list(channels) or ["whatsapp"]
-    from_ = _senders(senders)
-    for channel in chain:
-        sender = from_ if isinstance(from_, str) or from_ is None else from_.get(channel)
-        if sender is None and channel != "sms":  # SMS has a default sender; the others not
-            raise click.UsageError(
-                f"a {channel} message needs the account it is sent from: give --from ACCOUNT,"
-                f" or --from {channel}=ACCOUNT for each channel of a chain"
-            )
-    common: dict[str, Any] = {"channels": chain, "from_": from_}
+    common: dict[str, Any] = {
+        "channels": list(channels) or ["whatsapp"],
+        "from_": _senders(senders),
+    }
     try:
         if text:
             request = messages.text(to, text, **common)
@@ -144,6 +139,11 @@ def send(
             request = messages.location(
                 to, latitude, longitude, name=name, sms_text=sms_text, **common
             )
+    except MissingSender as exc:  # said as the option that gives it, not the parameter
+        raise click.UsageError(
+            f"a {exc.channel} message needs the account it is sent from: give --from ACCOUNT,"
+            f" or --from {exc.channel}=ACCOUNT for each channel of a chain"
+        ) from None
     except pydantic.ValidationError as exc:  # one line per mistake, without pydantic's links
         raise click.UsageError(_mistakes(exc)) from None
     except ValueError as exc:

@@ -6,6 +6,7 @@ asks save their answers, templates and expressions compile, actions import.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -120,7 +121,6 @@ class _Checker:
         self.lost_parts = lost_parts
         self.state_names = sorted(known_states or set(self.spec.states))
         self.has_calls = self.partial or any(True for _ in self._calls())
-        self._variables: set[str] | None = None
 
     def problem(
         self, path: Path_, message: str, hint: str | None = None, *, key: bool = False
@@ -381,10 +381,10 @@ class _Checker:
         # Valid Jinja that fails on every render: StrictUndefined makes it an error at run
         # time, in front of a user, so it is one here.
         for name, line in names:
-            variable = name if name in self._variable_names() else None
+            variable = name if name in self.variable_names else None
             guess = suggest(name, sorted(CONTEXT_NAMES))
             if not variable and not guess:
-                variable = closest(name, sorted(self._variable_names()))
+                variable = closest(name, self.variable_names)
             if variable:
                 guess = f"; did you mean vars.{variable}?"
             self.problems.append(
@@ -399,19 +399,19 @@ class _Checker:
     def _line_within(self, path: Path_, line: int | None) -> Position:
         position = self.flow.source.position(path)
         if line and line > 1:  # a line further down a multi-line string
-            position = type(position)(position.file, position.line + line - 1, position.column)
+            position = Position(position.file, position.line + line - 1, position.column)
         return position
 
-    def _variable_names(self) -> set[str]:
-        """The variables this flow saves or sets (actions and the operator API may add
-        others)."""
-        if self._variables is None:
-            self._variables = {name for _, rule in _rules(self.flow) for name in rule.set}
-            for state in self.spec.states.values():
-                self._variables.update(state.set)
-                if state.save:
-                    self._variables.add(state.save)
-        return self._variables
+    @functools.cached_property
+    def variable_names(self) -> list[str]:
+        """The variables this flow saves or sets, sorted (actions and the operator API may
+        add others)."""
+        names = {name for _, rule in _rules(self.flow) for name in rule.set}
+        for state in self.spec.states.values():
+            names.update(state.set)
+            if state.save:
+                names.add(state.save)
+        return sorted(names)
 
 
 def _message_strings(at: Path_, messages: list[MessageSpec] | None) -> Iterator[tuple[Path_, str]]:

@@ -65,13 +65,10 @@ class Templates:
         ``source``) of its first use, in order: ``name`` written for ``vars.name``, say, or
         ``usr`` for ``user``. Such a template compiles, and fails on every render. A source
         that does not compile has none (:meth:`check` reports it)."""
-        if expression:
-            if not source.strip():
-                return []
-        elif not has_template(source):
+        tree = self._tree(source, expression)
+        if tree is None:
             return []
         try:
-            tree = self._tree(source, expression)
             unknown = meta.find_undeclared_variables(tree) - CONTEXT_NAMES
         except jinja2.TemplateError:
             return []
@@ -87,11 +84,8 @@ class Templates:
         """The line (within ``source``) where an attribute or item of ``name`` is first read,
         when ``source`` never looks at ``name`` itself: ``message.text`` alone fails when
         there is no message, ``message.text if message`` does not. None otherwise."""
-        if not (source.strip() if expression else has_template(source)):
-            return None
-        try:
-            tree = self._tree(source, expression)
-        except jinja2.TemplateError:
+        tree = self._tree(source, expression)
+        if tree is None:
             return None
         read_from: set[int] = set()  # the Name nodes an attribute or item is read from
         for read in tree.find_all((nodes.Getattr, nodes.Getitem)):
@@ -115,12 +109,19 @@ class Templates:
             first = node.lineno if first is None else min(first, node.lineno)
         return first
 
-    def _tree(self, source: str, expression: bool) -> nodes.Template:
-        if not expression:
-            return self._env.parse(source)
-        # As Environment.compile_expression parses one; meta wants it in a template.
-        parser = Parser(self._env, source, state="variable")
-        tree = nodes.Template([nodes.Output([parser.parse_expression()])], lineno=1)
+    def _tree(self, source: str, expression: bool) -> nodes.Template | None:
+        """``source`` parsed, for the analyses above; None when it has no Jinja or does not
+        compile (:meth:`check` reports that)."""
+        if not (source.strip() if expression else has_template(source)):
+            return None
+        try:
+            if not expression:
+                return self._env.parse(source)
+            # As Environment.compile_expression parses one; meta wants it in a template.
+            parser = Parser(self._env, source, state="variable")
+            tree = nodes.Template([nodes.Output([parser.parse_expression()])], lineno=1)
+        except jinja2.TemplateError:
+            return None
         tree.set_environment(self._env)
         return tree
 

@@ -228,7 +228,7 @@ class Writer:
         return not stopping
 
     def _note_failure(self, errors: list[Exception | None]) -> None:
-        if any(error is None for error in errors):  # something committed: writing works
+        if None in errors:  # something committed: writing works
             if self.failure is not None:
                 lasted = time.time() - self.failure.since
                 log.warning("the database takes writes again, after %.0f s", lasted)

@@ -33,10 +33,18 @@ from .models.chat import (
     TemplateParameter,
 )
 
-__all__ = ["location", "media", "template", "text", "url"]
+__all__ = ["MissingSender", "location", "media", "template", "text", "url"]
 
 Senders = str | Mapping[str, str] | None
 ChannelContent = dict[str, Any]
+
+
+class MissingSender(ValueError):
+    """A channel of the chain has no sending account (only SMS has a default one)."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(f"a {channel} message needs from_ (the sending {channel} account)")
+        self.channel = channel
 
 
 def text(
@@ -193,7 +201,7 @@ def _request(
         if sender is not None:
             part["from_"] = sender
         elif channel != "sms":
-            raise ValueError(f"a {channel} message needs from_ (the sending {channel} account)")
+            raise MissingSender(channel)
         if channel == "tyntecEcho" and reply_back is not None:
             part["reply_back"] = reply_back
         parts[_PART_FIELDS[channel]] = part
