@@ -91,6 +91,8 @@ flow: {{module}}
 description: A first bot - greets, asks a name, and offers a small menu
 start: welcome
 timeout: 10m
+# What the user hears when handling their message fails (an action raises, say).
+on_error: "Sorry, something went wrong on my side. Please try again in a minute."
 
 globals:
   - if: {text: [menu, start]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from botkit.flow import ActionContext
+from botkit.flow import ActionContext, TemporaryFailure
 
 
 async def classify(ctx: ActionContext) -> str | None:
@@ -41,3 +41,7 @@ CALLS: list[str] = []
 async def record_call(ctx: ActionContext) -> str | None:
     CALLS.append((ctx.message.text or "") if ctx.message else "")
     return None
+
+
+async def busy(ctx: ActionContext) -> str | None:
+    raise TemporaryFailure("the order system is busy")

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from botkit.flow.spec import RuleSpec, StateSpec
+from botkit.flow.spec import FlowSpec, RuleSpec, StateSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -32,6 +32,7 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 # Illustrations, not programs: how many each page may have.
 TEXT_BLOCKS = {"tutorial.md": 1, "deploy.md": 3, "client.md": 1, "flows.md": 1}
 CI_ONLY = ("pip install", "-m pytest")  # run by .ci/run itself
+FLOW_KEYS = {field.alias or name for name, field in FlowSpec.model_fields.items()}
 
 
 @dataclass
@@ -230,7 +231,10 @@ def run_yaml(page: Page, block: Block) -> None:
         page.run(f"{BIN}/botkit validate {target}")
         return
     parsed = yaml.load(block.text, Loader=_FlowYaml)
-    if isinstance(parsed, dict) and set(parsed) & {"say", "ask", "otp", "on", "goto"}:
+    if isinstance(parsed, dict) and set(parsed) <= FLOW_KEYS - set(StateSpec.model_fields):
+        # Top-level keys of a flow: checked in a flow of one state.
+        FlowSpec.model_validate({"flow": "x", "start": "a", "states": {"a": {}}, **parsed})
+    elif isinstance(parsed, dict) and set(parsed) & {"say", "ask", "otp", "on", "goto"}:
         StateSpec.model_validate(parsed)
     elif isinstance(parsed, dict):
         for state in parsed.values():

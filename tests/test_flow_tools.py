@@ -94,5 +94,5 @@ def test_botkit_test_reports_the_first_difference(tmp_path: Path) -> None:
         result.stdout
     )
     assert "(sent by " in result.stdout
-    assert "support.yaml:17:10)" in result.stdout
+    assert "support.yaml:18:10)" in result.stdout
     assert "0 passed, 1 failed" in result.stdout

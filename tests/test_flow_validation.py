@@ -296,6 +296,27 @@ async def test_every_name_a_template_has_passes_and_renders(tmp_path: Path) -> N
     assert replies == ["hi 491701234567 whatsapp hello names all of them a 123 1 friend y"]
 
 
+def test_on_error_is_checked_like_every_message(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        flow: x
+        start: a
+        on_error:
+          - "Sorry {{ usr.name }}"
+          - {text: "Try again {{ user.name or 'later' }", channels: [sms]}
+        states:
+          a: {say: hi, final: true}
+        """,
+    )
+    problems = [str(p) for p in check_flow(path)]
+    assert len(problems) == 2, problems
+    assert ":4:5: template reads 'usr', which templates do not have; did you mean 'user'?" in (
+        problems[0]
+    )
+    assert ":5:12: template error: unexpected" in problems[1]
+
+
 EVENT_RULES = """\
 flow: reminder
 start: waiting

@@ -308,6 +308,125 @@ async def test_a_failing_action_leaves_the_conversation_consistent(
     assert "the order system is down" in errors[1]
 
 
+@pytest.mark.parametrize("sending", ["inline", "process"])
+async def test_a_user_whose_message_fails_hears_the_flows_on_error(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path, sending: str
+) -> None:
+    stand_in, _ = bot_sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: fragile
+        start: a
+        vars: {deliveries: 0}
+        on_error: "Sorry {{ user.name or 'there' }}, that failed (in {{ state }}). Try again."
+        states:
+          a:
+            say: "ready"
+            on:
+              - if: {text: [boom]}
+                call: tests.flow_actions:explode
+                goto: b
+              - if: {text: [fine]}
+                say: "fine"
+              - if: delivered
+                set: {deliveries: "{{ vars.deliveries + 1 }}"}
+          b: {say: "never", final: true}
+    """,
+    )
+    bot = await start_bot(flow, sending=sending)
+
+    async def delivered(count: int) -> bool:
+        return sum(bool(m.delivery) for m in await bot.store.outbox(("fragile", USER))) == count
+
+    await stand_in.user_says(USER, text="hi", name="Ana", to=BOT)
+    await eventually(lambda: delivered(1))
+    await stand_in.user_says(USER, text="boom", to=BOT)
+    sorry = "Sorry Ana, that failed (in a). Try again."
+    await eventually(lambda: texts_to(stand_in) == ["ready", sorry])
+    await eventually(lambda: delivered(2))  # the reply's report came back, and was heard
+    await stand_in.user_says(USER, text="fine", to=BOT)
+    await eventually(lambda: delivered(3))
+    await bot.server.processor.workers.idle()
+
+    assert texts_to(stand_in)[-1] == "fine"
+    (conversation,) = await bot.store.conversations(flow="fragile")
+    assert conversation.state == "a"  # the failed turn moved nothing
+    # Reports of "ready" and "fine", sent in state a: the reply to the failure was not sent
+    # by the state, so its report sets off none of the state's rules.
+    assert conversation.vars["deliveries"] == 2
+    events = await bot.store.inbox_events(("fragile", USER))
+    errors = [e["error"] for e in events if e["kind"] == "message"]
+    assert errors[0] is None
+    assert "the order system is down" in errors[1]
+    assert errors[2] is None
+    assert bot.server.metrics.value("botkit_events_processed_total", outcome="error") == 1
+
+
+async def test_on_error_answers_a_first_message_and_only_once_a_retried_failure_gives_up(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = bot_sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: busy
+        start: a
+        on_error: "Sorry, try again later."
+        states:
+          a:
+            call: tests.flow_actions:busy
+            say: "never"
+            final: true
+    """,
+    )
+    bot = await start_bot(flow)
+    bot.server.processor.retry_delays = (0.2, 0.2)
+    await bot.post(mo_message("hi"))
+
+    async def given_up() -> Any:
+        events = await bot.store.inbox_events(("busy", USER))
+        (message,) = [e for e in events if e["kind"] == "message"]
+        return message["processed_at"] and message["error"]
+
+    assert "the order system is busy" in await eventually(given_up)
+    await bot.server.sender.idle()
+    # Tried three times; the user hears of it once, when botkit gives up.
+    assert texts_to(stand_in) == ["Sorry, try again later."]
+    assert await bot.store.conversations(flow="busy") == []  # nothing of it was stored
+
+
+async def test_an_on_error_that_fails_itself_is_logged_and_the_bot_goes_on(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    stand_in, _ = bot_sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: fragile
+        start: a
+        on_error: "Sorry about {{ vars.order }}."
+        states:
+          a:
+            say: "ready"
+            on:
+              - if: {text: [boom]}
+                call: tests.flow_actions:explode
+                goto: a
+              - else:
+                say: "fine"
+    """,
+    )
+    bot = await start_bot(flow)
+    await bot.post(mo_message("hi"))
+    await bot.post(mo_message("boom"))
+    await bot.post(mo_message("again"))
+    await eventually(lambda: texts_to(stand_in) == ["ready", "fine"])
+    assert "the flow's on_error failed too" in caplog.text
+    assert "the order system is down" in caplog.text  # the event's own error, not lost
+
+
 async def test_delivery_is_tracked_and_reaches_the_flow(
     start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
 ) -> None:

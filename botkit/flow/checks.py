@@ -467,6 +467,7 @@ def _rule_expressions(path: Path_, rule: RuleSpec) -> Iterator[tuple[Path_, str]
 
 
 def _strings(flow: Flow) -> Iterator[tuple[Path_, str]]:
+    yield from _message_strings(("on_error",), flow.spec.on_error)
     for path, rule in _rules(flow):
         yield from _rule_strings(path, rule)
     for name, state in flow.spec.states.items():

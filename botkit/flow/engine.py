@@ -117,6 +117,25 @@ class Engine:
         turn.conversation.flow_version = flow.version
         return turn.outcome
 
+    def error_reply(self, conversation: Conversation, event: Event) -> Outcome | None:
+        """The flow's ``on_error`` messages, for a user whose message could not be handled
+        (the caller gave up on it: an action raised, a template failed ...); None when the
+        flow has none, or the event is not the user's message (nobody asked anything then).
+
+        The conversation is not moved: ``Outcome.conversation`` only addresses the reply, and
+        is not to be stored. Raises :class:`FlowRuntimeError` when ``on_error`` itself fails.
+        """
+        flow = self.flows[conversation.flow]
+        if not flow.spec.on_error or not isinstance(event, UserMessage):
+            return None
+        turn = _Turn(self, flow, conversation.copy(), event)
+        turn.address_reply(event)
+        # Entry 0 is never a waiting state's, so the reply's delivery reports cannot set off
+        # the state's `delivered` or `seen` rules: the state did not send it.
+        turn.conversation.entry = 0
+        turn.say_on_error()
+        return turn.outcome
+
     def replace_flow(self, flow: Flow) -> None:
         """Use a new version of a flow (or a new flow) from the next event on.
 
@@ -211,11 +230,7 @@ class _Turn:
         conversation = self.conversation
         event = self.event
         if isinstance(event, UserMessage):
-            conversation.channel = event.channel
-            conversation.account = event.to or conversation.account
-            conversation.name = event.name or conversation.name
-            if conversation.account:
-                conversation.last_inbound[account_key(conversation.account)] = self.now
+            self.address_reply(event)
             if conversation.state is None or conversation.ended:
                 await self._start()
                 return
@@ -250,6 +265,19 @@ class _Turn:
             and event.entry == conversation.entry
         ):
             await self._named(event.kind)
+
+    def address_reply(self, message: UserMessage) -> None:
+        """Answer on the channel and account the user wrote to, and note when they did (it
+        opens WhatsApp's 24-hour window)."""
+        conversation = self.conversation
+        conversation.channel = message.channel
+        conversation.account = message.to or conversation.account
+        conversation.name = message.name or conversation.name
+        if conversation.account:
+            conversation.last_inbound[account_key(conversation.account)] = self.now
+
+    def say_on_error(self) -> None:
+        self._say(self.flow.spec.on_error, ("on_error",))
 
     async def _start(self, given: dict[str, Any] | None = None) -> None:
         conversation = self.conversation

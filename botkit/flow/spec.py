@@ -371,7 +371,10 @@ class FlowSpec(FlowModel):
     channels: list[Channel] | None = None
     accounts: dict[Channel, list[str]] | None = None
     globals: list[RuleSpec] = Field(default_factory=list)
+    on_error: list[MessageSpec] | None = None
     states: dict[str, StateSpec] = Field(min_length=1)
+
+    _on_error = field_validator("on_error", mode="before")(_messages)
 
     @field_validator("timeout", mode="before")
     @classmethod

@@ -205,8 +205,10 @@ class BotServer:
                 log.exception("pruning old history failed")
             await asyncio.sleep(3600)
 
-    async def _after_turn(self, conversation: Conversation, queued: list[OutboxMessage]) -> None:
-        if conversation.timeout_at is not None:
+    async def _after_turn(
+        self, conversation: Conversation | None, queued: list[OutboxMessage]
+    ) -> None:
+        if conversation is not None and conversation.timeout_at is not None:
             self.timers.deadline_set(conversation.timeout_at)
         await self.sender.deliver(queued)
 

@@ -60,7 +60,7 @@ class Processor:
         engine: Engine,
         metrics: Metrics,
         *,
-        on_turn: Callable[[Conversation, list[OutboxMessage]], Awaitable[None]],
+        on_turn: Callable[[Conversation | None, list[OutboxMessage]], Awaitable[None]],
         hand_over: Callable[[list[OutboxMessage]], None] | None = None,
         clock: Callable[[], float] = time.time,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
@@ -336,19 +336,42 @@ class Processor:
             keep = stored.copy()
             keep.timeout_at = None
             keep.version += 1
-        await self.store.finish_turn(
+        outbox = self._error_reply(event, stored)
+        queued = await self.store.finish_turn(
             event.id,
             keep if keep is not stored else None,
-            [],
+            outbox,
             now=self.clock(),
             error=error,
             expected_version=stored.version if stored else None,
             story=[*event_story(event, True), ("error", error)],
             key=key,
+            on_commit=self.hand_over,
         )
         self.metrics.count("botkit_events_processed_total", outcome="error")
-        self._resolve(event, lambda: TurnResult(stored, [], error))
+        if queued and not self.hand_over:
+            try:
+                await self.on_turn(keep, queued)
+            except Exception:  # the event is done and must not run again
+                log.exception("%s %s: handing on event %d's error reply failed", *key, event.id)
+        self._resolve(event, lambda: TurnResult(stored, [describe(r) for r in outbox], error))
         return True
+
+    def _error_reply(self, event: InboxEvent, stored: Conversation | None) -> list[dict[str, Any]]:
+        """The flow's ``on_error`` messages for a user whose message failed for good, so that
+        they are not left without an answer; none when the flow has none."""
+        conversation = stored or self.engine.new_conversation(event.flow, event.user)
+        try:
+            outcome = self.engine.error_reply(conversation, engine_event(event))
+        except Exception as error:  # on_error itself failed: the event's error is logged
+            log.error(
+                "%s %s: the flow's on_error failed too: %s", event.flow, event.user, error,
+                extra=_context(event, stored.state if stored else None),
+            )  # fmt: skip
+            return []
+        if outcome is None:
+            return []
+        return [_no_reply_back(request.to_payload()) for request in outcome.outbox]
 
 
 def _no_reply_back(payload: dict[str, Any]) -> dict[str, Any]:

@@ -107,6 +107,7 @@ class Write:
                 conversation.flow,
                 conversation.user,
             )
+        if self.outbox:
             self.outbox_rows = [(dumps(r), describe(r)) for r in self.outbox]
 
     @property
@@ -124,9 +125,8 @@ class Write:
             for i, e in zip(self.event_ids, self.events, strict=True)
         ]
         self.queued = []
-        conversation = self.conversation
-        if conversation is not None and self.outbox and not self.duplicate:
-            flow, user, now = conversation.flow, conversation.user, self.now
+        if self.key is not None and self.outbox and not self.duplicate:
+            (flow, user), now = self.key, self.now
             self.queued = [
                 OutboxMessage(self.first_outbox_id + n, flow, user, r, "pending", 0, now, None, now)
                 for n, r in enumerate(self.outbox)
@@ -419,10 +419,11 @@ class Writer:
                 write.event_id = write.event_ids[0]
             if write.key is not None:
                 history_rows += [(*write.key, write.now, k, t, None) for k, t in write.story]
-            conversation = write.conversation
-            if conversation is None or not write.outbox_rows:
+            # The key, not the conversation: a failed turn's reply (on_error) is queued with
+            # the conversation left as it was, unwritten.
+            if write.key is None or not write.outbox_rows:
                 continue
-            flow, user, now = conversation.flow, conversation.user, write.now
+            (flow, user), now = write.key, write.now
             write.first_outbox_id = self._next_outbox
             for request, description in write.outbox_rows:
                 outbox_id = self._next_outbox

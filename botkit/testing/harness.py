@@ -20,6 +20,8 @@ from ..flow import (
     Engine,
     Event,
     Flow,
+    FlowRuntimeError,
+    Outcome,
     Start,
     Timeout,
     UserMessage,
@@ -207,8 +209,19 @@ class FlowHarness:
     async def _handle(self, event: Event, replies: list[BotMessage]) -> None:
         assert self.engine is not None
         assert self._api is not None
-        outcome = await self.engine.handle(self.conversation, event)
+        try:
+            outcome = await self.engine.handle(self.conversation, event)
+        except FlowRuntimeError:
+            # As the server does: the user hears the flow's on_error, the state stays.
+            reply = self.engine.error_reply(self.conversation, event)
+            if reply is not None:
+                await self._send(reply, replies)
+            raise
         self.conversation = outcome.conversation
+        await self._send(outcome, replies)
+
+    async def _send(self, outcome: Outcome, replies: list[BotMessage]) -> None:
+        assert self._api is not None
         for request, origin in zip(outcome.outbox, outcome.origins, strict=True):
             accepted = await self._api.chat.send(request)
             message = BotMessage(request, origin, accepted.message_id)

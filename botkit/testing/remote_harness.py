@@ -10,6 +10,7 @@ OTP codes unless tyntec's side is botkit's sandbox (which lists the codes it sen
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -46,6 +47,7 @@ class RemoteHarness:
         self.target = target
         self.number = f"+4915{random.randrange(10**8):08d}"  # a fresh pseudo user per test
         self.user = self.number.lstrip("+")
+        self.sent: list[BotMessage] = []
         self.bot: RemoteBot | None = None
 
     async def __aenter__(self) -> Self:
@@ -70,9 +72,13 @@ class RemoteHarness:
         assert self.bot is not None
         return self.bot
 
-    @staticmethod
-    def _messages(payloads: list[dict[str, Any]]) -> list[BotMessage]:
-        return [BotMessage(MessageRequest.model_validate(p), None, None) for p in payloads]
+    def _messages(self, payloads: list[dict[str, Any]]) -> list[BotMessage]:
+        messages = [BotMessage(MessageRequest.model_validate(p), None, None) for p in payloads]
+        self.sent.extend(messages)
+        return messages
+
+    def transcript(self) -> Sequence[BotMessage]:
+        return tuple(self.sent)
 
     def message(self, **content: Any) -> UserMessage:
         kind = (
