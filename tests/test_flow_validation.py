@@ -311,8 +311,9 @@ def test_on_error_is_checked_like_every_message(tmp_path: Path) -> None:
     )
     problems = [str(p) for p in check_flow(path)]
     assert len(problems) == 2, problems
-    assert ":4:5: template reads 'usr', which templates do not have; did you mean 'user'?" in (
-        problems[0]
+    assert (
+        ":4:5: template reads 'usr', which templates do not have; did you mean 'user'?"
+        in (problems[0])
     )
     assert ":5:12: template error: unexpected" in problems[1]
 

@@ -216,6 +216,81 @@ async def test_a_message_tyntec_refuses_is_marked_failed_and_the_next_goes_out(
     await eventually(recorded)
 
 
+@pytest.mark.parametrize("sending", ["inline", "process"])
+async def test_a_message_tyntec_refuses_sets_off_the_states_undelivered_rule(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path, sending: str
+) -> None:
+    stand_in, _ = bot_sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: notice
+        start: a
+        states:
+          a:
+            say: "Your parcel arrives today."
+            on:
+              - if: undelivered
+                say: {text: "Parcel today (by SMS).", channels: [sms], from: Parcels}
+                goto: b
+              - if: delivered
+                goto: b
+          b: {final: true}
+    """,
+    )
+    stand_in.faults.add(Fault("/chat-api/v2/messages", status=400, count=1, method="POST"))
+    bot = await start_bot(flow, sending=sending)
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: texts_to(stand_in) == ["Parcel today (by SMS)."])
+    (by_sms,) = stand_in.chat.messages.values()
+    assert by_sms.channels == ["sms"]
+
+    async def recorded() -> bool:
+        first, second = await bot.store.outbox(("notice", USER))
+        return (first.status, second.status) == ("failed", "sent")
+
+    await eventually(recorded)
+    (conversation,) = await bot.store.conversations(flow="notice")
+    assert conversation.state == "b"
+    history = [entry.text for entry in await bot.store.history(("notice", USER))]
+    assert "delivery: failed" in history
+
+
+async def test_a_rule_whose_own_message_is_refused_again_is_not_set_off_again(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    stand_in, _ = bot_sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: stubborn
+        start: a
+        states:
+          a:
+            say: "one"
+            on:
+              - if: undelivered
+                say: "again"
+              - if: {text: [menu]}
+                goto: a
+    """,
+    )
+    stand_in.faults.add(Fault("/chat-api/v2/messages", status=400, count=10, method="POST"))
+    bot = await start_bot(flow)
+    await bot.post(mo_message("hi"))
+
+    async def both_failed() -> bool:
+        sent = await bot.store.outbox(("stubborn", USER))
+        return [m.status for m in sent] == ["failed", "failed"]
+
+    await eventually(both_failed)
+    await bot.server.processor.workers.idle()
+    await bot.server.sender.idle()
+    # "one" refused: the rule ran and said "again"; "again" refused: not a second time.
+    assert stand_in.faults.triggered == 2
+    assert len(await bot.store.outbox(("stubborn", USER))) == 2
+
+
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [

@@ -24,7 +24,7 @@ from ..store import NewEvent, OutboxMessage, Store
 from ..tyntec import TyntecClient
 from ..tyntec.models import MessageStatus, parse_event
 from ._problems import Reply, as_response, problem, problem_reply
-from .intake import BadNotification, chat_notification, inbound_sms
+from .intake import BadNotification, chat_notification, inbound_sms, refusal_event
 from .ledger import StoreLedger
 from .metrics import Metrics
 from .operator import operator_refusal, start_conversation
@@ -103,7 +103,9 @@ class BotServer:
         self.engine = Engine(flows, api, clock=clock)
         self.watchers = Watchers()
         self.loop_guard = LoopGuard()
-        ledger = StoreLedger(store, self.metrics, clock=clock, on_sent=self._sent)
+        ledger = StoreLedger(
+            store, self.metrics, clock=clock, on_sent=self._sent, on_refused=self._refused
+        )
         self.sender: Sender | SendProcess = (
             SendProcess(ledger, api, base_delay=send_retry_delay)
             if sending == "process"
@@ -354,6 +356,13 @@ class BotServer:
     def _sent(self, message: OutboxMessage, message_id: str) -> None:
         self.loop_guard.sent(message_id)
         self.watchers.publish(message, message_id)
+
+    async def _refused(self, message: OutboxMessage, error: str) -> None:
+        # A refusal is the flow's `undelivered` too: "could not be delivered" is what the
+        # state's rule is for (a fallback to SMS, a person to call), whatever said so.
+        event = refusal_event(message, error)
+        if event is not None and event.flow in self.engine.flows:
+            await self.processor.receive_own(event)
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
         if not self.ready:

@@ -14,8 +14,8 @@ from typing import Any
 import pydantic
 
 from .._numbers import digits
-from ..flow import delivery_update
-from ..store import NewEvent
+from ..flow import delivery_update, parse_user_context
+from ..store import NewEvent, OutboxMessage
 from ..tyntec.models import (
     InboundMessage,
     MessageStatus,
@@ -26,7 +26,13 @@ from ..tyntec.models import (
 )
 from .routing import Router
 
-__all__ = ["BadNotification", "chat_notification", "inbound_sms", "timeout_event"]
+__all__ = [
+    "BadNotification",
+    "chat_notification",
+    "inbound_sms",
+    "refusal_event",
+    "timeout_event",
+]
 
 
 class BadNotification(ValueError):
@@ -90,6 +96,31 @@ def inbound_sms(payload: Any, router: Router) -> NewEvent:
 def timeout_event(flow: str, user: str, deadline: float) -> NewEvent:
     """The timeout of one wait; its deadline makes it unique."""
     return NewEvent(f"timeout:{flow}:{user}:{deadline!r}", "timeout", {"at": deadline}, flow, user)
+
+
+def refusal_event(message: OutboxMessage, error: str) -> NewEvent | None:
+    """The ``undelivered`` event of a message tyntec refused for good, for the state that
+    sent it, as if tyntec had reported it failed; None for a message no state sent (an
+    operator's, or an ``on_error`` reply).
+
+    One per state entry: its key is the entry's, so a rule for ``undelivered`` whose own
+    message is refused again is not set off again, which would loop as fast as tyntec
+    answers. (A delivery report that says failed is a separate event, as before.)"""
+    context = (message.request.get("context") or {}).get("userContext")
+    target = parse_user_context(context)
+    if target is None or target[2] == 0:
+        return None
+    flow, user, entry = target
+    channels = message.request.get("channels") or [None]
+    payload = {
+        "event": "MessageStatus::failed",
+        "messageId": f"botkit-outbox-{message.id}",  # tyntec gave it no id
+        "channel": channels[0],
+        "status": "failed",
+        "userContext": context,
+        "details": {"code": "refused", "message": error},
+    }
+    return NewEvent(f"refused:{flow}:{user}:{entry}", "delivery", payload, flow, user)
 
 
 def _fingerprint(payload: dict[str, Any]) -> str:

@@ -123,6 +123,12 @@ class Processor:
             else:
                 del self._gates[key]
 
+    async def receive_own(self, event: NewEvent) -> InboxEvent | None:
+        """Accept an event of the bot's own making (a refused message's), queued behind the
+        conversation's accepted events. Not through the conversation's gate: it may come from
+        within a turn of the same conversation (whose sending it is), which holds the gate."""
+        return await self._accept(event)
+
     async def _accept(self, event: NewEvent) -> InboxEvent | None:
         (stored,) = await self.store.accept([event], now=self.clock())
         if stored is not None:
