@@ -17,6 +17,7 @@ from botkit.flow import (
     UserMessage,
     load_flow,
 )
+from botkit.flow.outgoing import split_text
 from botkit.testing.harness import FlowHarness
 
 MakeFlow = Callable[[str], Flow]
@@ -573,3 +574,46 @@ async def test_a_turn_kept_inside_stops_before_an_action_or_an_otp_call(
 
 def _text(text: str) -> UserMessage:
     return UserMessage(sender="4917", text=text, to="4930")
+
+
+async def test_a_text_longer_than_its_channel_takes_reaches_the_user_in_parts(
+    make_flow: MakeFlow,
+) -> None:
+    # tyntecEcho takes 100 characters a message: a reply quoting the user is easily longer.
+    flow = make_flow("""\
+        flow: quote
+        start: a
+        states:
+          a:
+            on:
+              - if: {text: [bye]}
+                goto: a
+              - else:
+                say: "You said: {{ message.text }}"
+    """)
+    words = " ".join(f"word{n:02d}" for n in range(40))  # 279 characters, no sentences
+    async with FlowHarness(flow, channel="tyntecEcho") as chat:
+        await chat.say("hi")
+        replies = await chat.say(words)
+        parts = [reply.content["text"] for reply in replies]
+        assert len(parts) == 3
+        assert all(len(part) <= 100 for part in parts)
+        assert " ".join(parts) == f"You said: {words}"  # cut at spaces, nothing lost
+        state, _ = await chat.snapshot()
+        assert state == "a"
+        assert all(reply.message_id for reply in replies)  # the sandbox took each part
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "parts"),
+    [
+        ("short", 10, ["short"]),
+        ("First para.\n\nSecond para here.", 25, ["First para.", "Second para here."]),
+        ("Line one\nline two is long", 16, ["Line one", "line two is long"]),
+        ("One sentence. Two sentence. Three.", 30, ["One sentence. Two sentence.", "Three."]),
+        ("a" * 25, 10, ["a" * 10, "a" * 10, "a" * 5]),  # no place to cut: at the limit
+        ("x " + "b" * 20, 10, ["x " + "b" * 8, "b" * 10, "b" * 2]),  # too early a space: no cut
+    ],
+)
+def test_split_text_cuts_where_a_person_would(text: str, limit: int, parts: list[str]) -> None:
+    assert split_text(text, limit) == parts

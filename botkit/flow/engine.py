@@ -32,7 +32,7 @@ from .conversation import Conversation
 from .events import DeliveryUpdate, Event, Start, Timeout, UserMessage
 from .loader import Flow
 from .matching import check_answer, condition_matches
-from .outgoing import account_key, build_request, channels_for, sender_for, window_open
+from .outgoing import account_key, build_requests, channels_for, sender_for, window_open
 from .problems import FlowRuntimeError, ReachesOutside, TemporaryFailure
 from .spec import BranchSpec, MessageSpec, RuleSpec, StateSpec
 from .templating import TemplateError, Templates, has_template
@@ -604,7 +604,7 @@ class _Turn:
             here = (*at, index)
             spec = self._within_window(spec, here)
             try:
-                request = build_request(
+                requests = build_requests(
                     spec,
                     conversation=self.conversation,
                     flow=self.flow.spec,
@@ -613,8 +613,12 @@ class _Turn:
                 )
             except (pydantic.ValidationError, ValueError) as exc:
                 raise self._error(here, f"cannot send this message: {_short(exc)}") from None
-            self.outcome.outbox.append(request)
-            self.outcome.origins.append(self.flow.position(*here))
+            origin = self.flow.position(*here)
+            if len(requests) > 1:
+                self.note(f"the text at {origin} is longer than its channel takes: sent in "
+                          f"{len(requests)} messages")  # fmt: skip
+            self.outcome.outbox += requests
+            self.outcome.origins += [origin] * len(requests)
 
     def _within_window(self, spec: MessageSpec, at: Path) -> MessageSpec:
         """The message to send given WhatsApp's 24-hour window: outside it only templates

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from .._numbers import digits
 from ..tyntec import messages
-from ..tyntec.models import MessageRequest, MessageStatus
+from ..tyntec.models import TEXT_LIMITS, MessageRequest, MessageStatus
 from .conversation import Conversation
 from .events import DeliveryUpdate
 from .spec import FlowSpec, MessageSpec
@@ -19,13 +19,14 @@ from .spec import FlowSpec, MessageSpec
 __all__ = [
     "USER_CONTEXT_PREFIX",
     "account_key",
-    "build_request",
+    "build_requests",
     "channels_for",
     "delivery_update",
     "describe",
     "first_part",
     "parse_user_context",
     "sender_for",
+    "split_text",
     "user_context",
     "window_open",
 ]
@@ -100,15 +101,16 @@ def describe(payload: dict[str, Any]) -> str:
     return str(content.get("text"))
 
 
-def build_request(
+def build_requests(
     message: MessageSpec,
     *,
     conversation: Conversation,
     flow: FlowSpec,
     render: Render,
     value: Value,
-) -> MessageRequest:
-    """The request that sends ``message`` to the conversation's user."""
+) -> list[MessageRequest]:
+    """The requests that send ``message`` to the conversation's user: one, or one per part
+    of a text longer than its channels take (see :func:`split_text`)."""
     channels = channels_for(message, conversation, flow)
     senders = _senders(message, conversation, flow, channels)
     common: dict[str, Any] = {
@@ -117,9 +119,47 @@ def build_request(
         "user_context": user_context(conversation),
     }
     to = conversation.user
-    sms_text = render(message.sms_text) if message.sms_text else None
     if message.text is not None:
-        return messages.text(to, render(message.text), **common)
+        limit = min(TEXT_LIMITS.get(channel, _NO_LIMIT) for channel in channels)
+        return [
+            messages.text(to, part, **common) for part in split_text(render(message.text), limit)
+        ]
+    return [_request(message, to, common, render, value)]
+
+
+_NO_LIMIT = 1 << 30
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """``text`` in parts of at most ``limit`` characters, for a channel that takes no more
+    in one message (tyntecEcho takes 100): a reply that quotes the user, or lists what an
+    action found, still reaches them, in order. Each cut is at the last paragraph break,
+    line break, sentence end or space that keeps the part at least half full, else at
+    ``limit``."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[: limit + 1]  # a space right after the limit is a clean cut too
+        cut = 0
+        for boundary in ("\n\n", "\n", ". ", "! ", "? ", " "):
+            found = window.rfind(boundary)
+            if found >= limit // 2:
+                cut = found + (1 if boundary[0] in ".!?" else 0)
+                break
+        if cut == 0:
+            cut = limit
+        part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if part:
+            parts.append(part)
+    if rest.strip() or not parts:
+        parts.append(rest)
+    return parts
+
+
+def _request(
+    message: MessageSpec, to: str, common: dict[str, Any], render: Render, value: Value
+) -> MessageRequest:
+    sms_text = render(message.sms_text) if message.sms_text else None
     if message.url is not None:
         return messages.url(to, render(message.url), **common)
     if message.media is not None:
