@@ -96,3 +96,25 @@ def test_botkit_test_reports_the_first_difference(tmp_path: Path) -> None:
     assert "(sent by " in result.stdout
     assert "support.yaml:18:10)" in result.stdout
     assert "0 passed, 1 failed" in result.stdout
+
+
+def test_botkit_test_reports_an_unexpected_failure_at_the_step_that_failed(
+    tmp_path: Path,
+) -> None:
+    test_file = tmp_path / "outage.test.yaml"
+    test_file.write_text(
+        f"flow: {ROOT / 'flows' / 'support.yaml'}\n"
+        "tests:\n"
+        "  - name: the order system is down\n"
+        "    steps:\n"
+        "      - user: '1'\n"
+        "      - bot: {regex: '^Hi there'}\n"
+        "      - user: '1'\n"
+        "      - bot: {regex: 'order number'}\n"
+        "      - user: '999999'\n"
+        "      - bot: {regex: 'Sorry'}\n"
+    )
+    result = botkit("test", str(test_file))
+    assert result.returncode == 1
+    assert f"{test_file}:9:9: the flow failed: " in result.stdout
+    assert "the order system did not answer (add an error: step if expected)" in result.stdout

@@ -237,10 +237,16 @@ class _Runner:
         self.result = result
         self.pending: deque[BotMessage] = deque()
         self.error: str | None = None
+        self.error_at: Position = suite.source.position(("tests", index))
         self.where: Position = suite.source.position(("tests", index))
 
     def fail(self, message: str) -> _Failed:
         return _Failed(f"{self.where}: {message}")
+
+    def unexpected_error(self) -> _Failed:
+        # Reported at the step that failed, not at the one that found it unexpected.
+        self.where = self.error_at
+        return self.fail(f"the flow failed: {self.error} (add an error: step if expected)")
 
     async def run(self, case: TestCase) -> None:
         for number, step in enumerate(case.steps):
@@ -248,7 +254,7 @@ class _Runner:
             await self.step(step)
         self.where = self.suite.source.position(("tests", self.index, "steps", len(case.steps) - 1))
         if self.error is not None:
-            raise self.fail(f"the flow failed: {self.error} (add an error: step if expected)")
+            raise self.unexpected_error()
         self.expect_nothing_pending("at the end of the test")
 
     def expect_nothing_pending(self, when: str) -> None:
@@ -267,7 +273,7 @@ class _Runner:
         kind = step.kind
         harness = self.harness
         if self.error is not None and kind != "error":
-            raise self.fail(f"the flow failed: {self.error} (add an error: step if expected)")
+            raise self.unexpected_error()
         if kind in _USER_ACTIONS:
             self.expect_nothing_pending("before this step")
         if kind == "user":
@@ -342,7 +348,7 @@ class _Runner:
         try:
             self.heard(await action)
         except FlowRuntimeError as error:
-            self.error = str(error)
+            self.error, self.error_at = str(error), self.where
             self.heard(list(self.harness.transcript()[before:]))
 
     def bot(self, expected: BotExpectation) -> None:
