@@ -255,6 +255,13 @@ async def test_a_message_tyntec_refuses_sets_off_the_states_undelivered_rule(
     history = [entry.text for entry in await bot.store.history(("notice", USER))]
     assert "delivery: failed" in history
 
+    # Reset, the conversation's state entries count from 1 again: its first message refused
+    # is heard as before, not taken for a duplicate of the old conversation's.
+    assert await bot.store.reset(("notice", USER))
+    stand_in.faults.add(Fault("/chat-api/v2/messages", status=400, count=1, method="POST"))
+    await bot.post(mo_message("hi again"))
+    await eventually(lambda: texts_to(stand_in) == ["Parcel today (by SMS)."] * 2)
+
 
 async def test_a_rule_whose_own_message_is_refused_again_is_not_set_off_again(
     start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path

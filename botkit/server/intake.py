@@ -16,6 +16,7 @@ import pydantic
 from .._numbers import digits
 from ..flow import delivery_update, parse_user_context
 from ..store import NewEvent, OutboxMessage
+from ..store.base import refusal_key
 from ..tyntec.models import (
     InboundMessage,
     MessageStatus,
@@ -120,7 +121,7 @@ def refusal_event(message: OutboxMessage, error: str) -> NewEvent | None:
         "userContext": context,
         "details": {"code": "refused", "message": error},
     }
-    return NewEvent(f"refused:{flow}:{user}:{entry}", "delivery", payload, flow, user)
+    return NewEvent(refusal_key((flow, user), entry), "delivery", payload, flow, user)
 
 
 def _fingerprint(payload: dict[str, Any]) -> str:

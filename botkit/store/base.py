@@ -37,6 +37,17 @@ class StaleConversation(Exception):
     written. Load it again and run the event anew."""
 
 
+#: How the dedupe key of a refused message's event starts (see ``refusal_key``).
+REFUSAL_KEY_PREFIX = "refused:"
+
+
+def refusal_key(key: ConversationKey, entry: int) -> str:
+    """The dedupe key of the event of a message refused in state entry ``entry``: one per
+    entry. A reset forgets these keys, since the entries of the new conversation count
+    from 1 again."""
+    return f"{REFUSAL_KEY_PREFIX}{key[0]}:{key[1]}:{entry}"
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to accept into the inbox.

@@ -25,6 +25,7 @@ from ..flow import Conversation
 from ._schema import MIGRATIONS
 from ._writes import Write, Writer
 from .base import (
+    REFUSAL_KEY_PREFIX,
     ConversationKey,
     DatabaseUnusable,
     HistoryEntry,
@@ -283,6 +284,12 @@ class SQLiteStore(Store):
     async def reset(self, key: ConversationKey) -> bool:
         def work(db: sqlite3.Connection) -> bool:
             cursor = db.execute("DELETE FROM conversations WHERE flow = ? AND user = ?", key)
+            # Its state entries count from 1 again: keys made of them must not be taken for
+            # duplicates of the old conversation's.
+            db.execute(
+                "DELETE FROM inbox WHERE flow = ? AND user = ? AND dedupe_key LIKE ?",
+                (*key, f"{REFUSAL_KEY_PREFIX}%"),
+            )
             db.execute(
                 "UPDATE inbox SET processed_at = ?, error = 'reset' "
                 "WHERE flow = ? AND user = ? AND processed_at IS NULL",
