@@ -181,7 +181,8 @@ async def test_sync_actions_run_off_the_event_loop(make_flow: MakeFlow) -> None:
     [
         ("{choice: [Monday, Friday]}", ["sunday", " FRIDAY "], "Friday"),
         ("number", ["ten", "10"], 10),
-        ("{number: {min: 9, max: 17}}", ["8", "17,5", "9"], 9),
+        ("{number: {min: 9, max: 17}}", ["8", "17,5", "9.5"], 9.5),
+        ("{number: {min: 9, max: 17, whole: true}}", ["9.5", "10,5", "10.0"], 10),
         ("email", ["ana at example", "ana@example.com"], "ana@example.com"),
         ("phone", ["123", "030 1234567"], "+49301234567"),
         ("{regex: '^[A-Z]{2}\\d{4}$'}", ["ab1234", "AB1234"], "AB1234"),

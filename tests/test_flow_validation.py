@@ -180,6 +180,12 @@ def test_a_malformed_rule_hides_neither_its_neighbours_nor_its_state(tmp_path: P
             "min 9 is above max 1",
         ),
         (
+            STATE_A + "    ask: hi\n    expect: {kind: email, whole: true}\n"
+            "    save: n\n    goto: a\n",
+            6,
+            "min, max and whole belong to a number",
+        ),
+        (
             "flow: x\nstart: a\nstates:\n  a:\n    ask: hi\n    expect: {media: gif}\n    save: n\n"
             "    goto: a\n",
             6,

@@ -127,6 +127,8 @@ def _number(text: str, expect: ExpectSpec) -> tuple[bool, Any]:
     if not _NUMBER.match(compact):
         return False, None
     number = float(compact.replace(",", "."))
+    if expect.whole and not number.is_integer():
+        return False, None
     if expect.min is not None and number < expect.min:
         return False, None
     if expect.max is not None and number > expect.max:

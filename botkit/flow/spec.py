@@ -280,6 +280,7 @@ class ExpectSpec(FlowModel):
     choice: list[str] | None = None
     min: float | None = None
     max: float | None = None
+    whole: bool = False
     media: Literal["image", "video", "audio", "document", "voice", "any"] | None = None
 
     @model_validator(mode="before")
@@ -309,6 +310,8 @@ class ExpectSpec(FlowModel):
             raise ValueError("expect choice needs the choices: {choice: [yes, no]}")
         if self.kind == "media" and self.media is None:
             raise ValueError("expect media needs a kind: {media: image} (or any)")
+        if self.kind != "number" and (self.whole or self.min is not None or self.max is not None):
+            raise ValueError("min, max and whole belong to a number: {number: {min: 1, max: 9}}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min:g} is above max {self.max:g}")
         return self
