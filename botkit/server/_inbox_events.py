@@ -10,6 +10,7 @@ from typing import Any
 from ..flow import Event, Outcome, Start, Timeout, UserMessage, delivery_update
 from ..store import InboxEvent, NewEvent
 from ..tyntec.models import InboundMessage, MessageStatus, MoMessage, parse_event
+from .intake import REFUSED
 
 __all__ = ["engine_event", "event_story", "turn_story"]
 
@@ -44,6 +45,9 @@ def event_story(event: InboxEvent | NewEvent, relevant: bool) -> list[tuple[str,
     if event.kind == "start":
         return [("event", "started from outside")]
     if relevant:
+        details = payload.get("details") or {}
+        if details.get("code") == REFUSED:  # botkit's own event: say why, tyntec did not
+            return [("event", f"{event.kind}: refused by tyntec: {details.get('message')}")]
         return [("event", f"{event.kind}: {str(payload.get('event', '')).partition('::')[2]}")]
     return []
 

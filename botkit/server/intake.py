@@ -28,6 +28,7 @@ from ..tyntec.models import (
 from .routing import Router
 
 __all__ = [
+    "REFUSED",
     "BadNotification",
     "chat_notification",
     "inbound_sms",
@@ -99,6 +100,10 @@ def timeout_event(flow: str, user: str, deadline: float) -> NewEvent:
     return NewEvent(f"timeout:{flow}:{user}:{deadline!r}", "timeout", {"at": deadline}, flow, user)
 
 
+#: The ``details.code`` of the event botkit makes of a message tyntec refused.
+REFUSED = "refused"
+
+
 def refusal_event(message: OutboxMessage, error: str) -> NewEvent | None:
     """The ``undelivered`` event of a message tyntec refused for good, for the state that
     sent it, as if tyntec had reported it failed; None for a message no state sent (an
@@ -119,7 +124,7 @@ def refusal_event(message: OutboxMessage, error: str) -> NewEvent | None:
         "channel": channels[0],
         "status": "failed",
         "userContext": context,
-        "details": {"code": "refused", "message": error},
+        "details": {"code": REFUSED, "message": error},
     }
     return NewEvent(refusal_key((flow, user), entry), "delivery", payload, flow, user)
 
