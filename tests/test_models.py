@@ -133,6 +133,21 @@ def test_mo_message_without_from_or_content_is_invalid() -> None:
         parse_event({"event": "MoMessage", "messageId": "m", "channel": "sms", "from": "1"})
 
 
+def test_a_notification_needs_its_event_and_its_ids() -> None:
+    text = {"contentType": "text", "text": "x"}
+    with pytest.raises(pydantic.ValidationError, match="event"):
+        parse_event({"messageId": "m", "from": "1", "content": text})
+    with pytest.raises(pydantic.ValidationError, match="from"):
+        parse_event({"event": "MoMessage", "messageId": "m", "channel": "sms", "from": "",
+                     "content": text})  # fmt: skip
+    with pytest.raises(pydantic.ValidationError, match="messageId"):
+        parse_event({"event": "MoMessage", "messageId": "", "channel": "sms", "from": "1",
+                     "content": text})  # fmt: skip
+    with pytest.raises(pydantic.ValidationError, match="requestId"):
+        InboundMessage.model_validate({"from": "49170", "to": "4930", "message": "hi",
+                                       "requestId": ""})  # fmt: skip
+
+
 def test_message_status_variants() -> None:
     seen = parse_event({"event": "MessageStatus::seen", "messageId": "m"})
     assert type(seen) is MessageStatus

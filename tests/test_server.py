@@ -308,6 +308,19 @@ async def test_a_rule_whose_own_message_is_refused_again_is_not_set_off_again(
                      "content": {"contentType": "text", "text": "x"}}).encode(), 400, "from"),
         (json.dumps({"event": "MoMessage", "messageId": "m", "channel": "whatsapp",
                      "from": "4917"}).encode(), 400, "content"),
+        # Every Chat API notification names its event: a body without one is no notification.
+        (b"{}", 400, "event"),
+        (json.dumps({"messageId": "m", "from": "4917"}).encode(), 400, "event"),
+        # Empty ids would make one conversation of every sender without a number, and one
+        # duplicate of every message without an id.
+        (json.dumps({"event": "MoMessage", "messageId": "m", "channel": "whatsapp",
+                     "from": "", "content": {"contentType": "text", "text": "x"}}).encode(),
+         400, "from"),
+        (json.dumps({"event": "MoMessage", "messageId": "", "channel": "whatsapp",
+                     "from": "4917", "content": {"contentType": "text", "text": "x"}}).encode(),
+         400, "messageId"),
+        (json.dumps({"event": "MessageStatus::delivered", "messageId": ""}).encode(),
+         400, "messageId"),
     ],
 )  # fmt: skip
 async def test_bad_input_gets_a_problem(

@@ -110,9 +110,9 @@ class MoMessage(ReceivedModel):
     """A message from a user (``event: MoMessage``)."""
 
     event: Literal["MoMessage"] = "MoMessage"
-    message_id: str
+    message_id: str = Field(min_length=1)
     channel: str
-    from_: str = Field(alias="from")
+    from_: str = Field(alias="from", min_length=1)
     to: str | None = None
     timestamp: str | None = None
     received_at: str | None = None
@@ -127,7 +127,7 @@ class MessageStatus(ReceivedModel):
     """A delivery notification of a message the bot sent (``MessageStatus::<status>``)."""
 
     event: str
-    message_id: str
+    message_id: str = Field(min_length=1)
     channel: str | None = None
     delivery_channel: str | None = None
     status: str | None = None
@@ -169,9 +169,10 @@ class WhatsAppGroupEvent(ReceivedModel):
 
 
 class UnknownEvent(ReceivedModel):
-    """A notification of a kind this version of botkit does not know; kept as it came."""
+    """A notification of a kind this version of botkit does not know; kept as it came. It
+    still has an ``event``, as every notification of the Chat API has (its ``APIEvent``)."""
 
-    event: str = ""
+    event: str = Field(min_length=1)
 
 
 class InboundContent(ReceivedModel):
@@ -188,10 +189,10 @@ class InboundContent(ReceivedModel):
 class InboundMessage(ReceivedModel):
     """An SMS to one of the account's numbers, posted by the Messaging API."""
 
-    from_: str = Field(alias="from")
+    from_: str = Field(alias="from", min_length=1)
     to: str
     message: str
-    request_id: str
+    request_id: str = Field(min_length=1)
     origin_mcc: str | None = Field(default=None, alias="originMCC")
     origin_mnc: str | None = Field(default=None, alias="originMNC")
     origin_tt_id: str | None = Field(default=None, alias="originTtId")
@@ -215,7 +216,8 @@ def parse_event(payload: dict[str, Any]) -> ChatEvent:
     """Read one Chat API notification into its model, chosen by its ``event`` field.
 
     Raises ``pydantic.ValidationError`` when a known kind lacks what it must carry (a
-    MoMessage without ``from`` or ``content``); an unknown kind is an :class:`UnknownEvent`.
+    MoMessage without ``from`` or ``content``, or with an empty ``messageId``), and for a body
+    with no ``event`` at all; an unknown kind is an :class:`UnknownEvent`.
 
     >>> parse_event({"event": "MessageStatus::seen", "messageId": "m1"}).kind
     'seen'
