@@ -618,3 +618,49 @@ async def test_a_text_longer_than_its_channel_takes_reaches_the_user_in_parts(
 )
 def test_split_text_cuts_where_a_person_would(text: str, limit: int, parts: list[str]) -> None:
     assert split_text(text, limit) == parts
+
+
+async def test_a_message_without_to_is_answered_from_the_flows_account(
+    make_flow: MakeFlow,
+) -> None:
+    # tyntec's spec has a MoMessage's `to` optional, and its own example leaves it out.
+    with_sender = make_flow("""\
+        flow: shop
+        from: {whatsapp: "4930123"}
+        start: a
+        states:
+          a:
+            say: "Hi there"
+            on:
+              - if: {text: [bye]}
+                goto: done
+              - else:
+                say: "You said {{ message.text }}"
+          done: {final: true}
+    """)
+    engine = Engine([with_sender])
+    started = await engine.handle(
+        Conversation("shop", "4917"), UserMessage("4917", to=None, text="hi")
+    )
+    [request] = started.outbox
+    assert request.whatsapp is not None
+    assert request.whatsapp.from_ == "4930123"
+    # The user wrote to that account just now: its 24-hour window is open.
+    answered = await engine.handle(started.conversation, UserMessage("4917", to=None, text="again"))
+    assert [r.whatsapp.text for r in answered.outbox if r.whatsapp] == ["You said again"]
+
+
+async def test_no_whatsapp_sender_at_all_is_named_as_such(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: nosender
+        start: a
+        states:
+          a:
+            say: "Hi there"
+            final: true
+    """)
+    with pytest.raises(FlowRuntimeError, match="no WhatsApp account to send from") as caught:
+        await Engine([flow]).handle(
+            Conversation("nosender", "4917"), UserMessage("4917", to=None, text="hi")
+        )
+    assert "24-hour" not in str(caught.value)

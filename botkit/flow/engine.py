@@ -271,7 +271,10 @@ class _Turn:
         opens WhatsApp's 24-hour window)."""
         conversation = self.conversation
         conversation.channel = message.channel
-        conversation.account = message.to or conversation.account
+        # tyntec may leave out ``to`` (optional in its spec, absent from its own example): the
+        # user then wrote to the account the flow answers from on that channel.
+        flow_account = self.flow.spec.from_.get(message.channel)  # type: ignore[call-overload]
+        conversation.account = message.to or flow_account or conversation.account
         conversation.name = message.name or conversation.name
         if conversation.account:
             conversation.last_inbound[account_key(conversation.account)] = self.now
@@ -629,6 +632,12 @@ class _Turn:
         if channels[0] != "whatsapp" or spec.template is not None:
             return spec
         account = sender_for(spec, conversation, flow, "whatsapp")
+        if account is None:
+            raise self._error(
+                at,
+                "no WhatsApp account to send from: the user's message named none (it had no "
+                "`to`) and the flow gives none; set the flow's from: {whatsapp: ...}",
+            )
         if window_open(conversation, account, self.now):
             return spec
         if spec.outside_window is not None:
