@@ -170,6 +170,17 @@ async def test_operator_api_input_and_authentication(start_bot: Any) -> None:
     assert (status, problem["title"]) == (404, "Unknown flow")
     assert (await start(bot, {"flow": "reminder", "to": "12"}))[0] == 400
     assert (await start(bot, {"flow": "reminder", "to": USER, "vars": [1]}))[0] == 400
+    # A missing or mistyped field is the caller's mistake (400), not an unknown flow (404),
+    # and a restart that is not a boolean is not taken for one ("no" is truthy).
+    for wrong, field in [
+        ({"to": USER}, "flow must name"),
+        ({"flow": ["reminder"], "to": USER}, "flow must name"),
+        ({"flow": "reminder", "to": USER, "restart": "no"}, "restart"),
+        ({"flow": "reminder", "to": USER, "from": 4930}, "from must be"),
+    ]:
+        status, problem = await start(bot, wrong)
+        assert status == 400, wrong
+        assert field in problem["detail"]
     without = await start_bot(REMINDER)
     status, problem = await start(without, {"flow": "reminder", "to": USER})
     assert status == 403

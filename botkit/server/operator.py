@@ -125,9 +125,11 @@ class _RefusedTooOften(Exception):
 
 def _check(server: BotServer, body: dict[str, Any]) -> tuple[NewEvent, str] | web.Response:
     flow_name = body.get("flow")
-    flow = server.engine.flows.get(flow_name) if isinstance(flow_name, str) else None
+    known = ", ".join(server.engine.flows)
+    if not isinstance(flow_name, str) or not flow_name:
+        return problem(400, "Bad Request", f"flow must name the flow to start (served: {known})")
+    flow = server.engine.flows.get(flow_name)
     if flow is None:
-        known = ", ".join(server.engine.flows)
         return problem(404, "Unknown flow", f"no flow {flow_name!r} is served (served: {known})")
     to = body.get("to")
     if not isinstance(to, str) or not _is_phone(to):
@@ -138,7 +140,13 @@ def _check(server: BotServer, body: dict[str, Any]) -> tuple[NewEvent, str] | we
     channel = body.get("channel") or "whatsapp"
     if channel not in ("whatsapp", "sms", "tyntecEcho"):
         return problem(400, "Bad Request", "channel must be whatsapp, sms or tyntecEcho")
-    account = body.get("from") or _own_account(flow.spec.accounts, flow.spec.from_, channel)
+    given_account = body.get("from")
+    if given_account is not None and not (isinstance(given_account, str) and given_account):
+        return problem(400, "Bad Request", f"from must be the sending {channel} account")
+    restart = body.get("restart", False)
+    if not isinstance(restart, bool):
+        return problem(400, "Bad Request", "restart must be true or false")
+    account = given_account or _own_account(flow.spec.accounts, flow.spec.from_, channel)
     if channel != "sms" and not account:
         return problem(
             400, "Bad Request",
@@ -151,7 +159,7 @@ def _check(server: BotServer, body: dict[str, Any]) -> tuple[NewEvent, str] | we
         "vars": variables,
         "channel": channel,
         "account": account,
-        "restart": bool(body.get("restart")),
+        "restart": restart,
         "request": request_id,
     }
     return NewEvent(f"start:{request_id}", "start", payload, flow.name, digits(to)), request_id
