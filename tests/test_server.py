@@ -321,6 +321,10 @@ async def test_a_rule_whose_own_message_is_refused_again_is_not_set_off_again(
          400, "messageId"),
         (json.dumps({"event": "MessageStatus::delivered", "messageId": ""}).encode(),
          400, "messageId"),
+        # A channel tyntec adds is taken; text that names no channel is not.
+        (json.dumps({"event": "MoMessage", "messageId": "m", "channel": "x" * 100_000,
+                     "from": "4917", "content": {"contentType": "text", "text": "x"}}).encode(),
+         400, "channel"),
     ],
 )  # fmt: skip
 async def test_bad_input_gets_a_problem(
@@ -347,6 +351,7 @@ async def test_oversized_bodies_are_refused(start_bot: Any) -> None:
 async def test_unknown_fields_and_events_are_accepted(start_bot: Any) -> None:
     bot = await start_bot()
     assert (await bot.post(mo_message("hi", somethingNew={"a": 1})))[0] == 200
+    assert (await bot.post(mo_message("hi", channel="viber")))[0] == 200  # a channel tyntec adds
     assert (await bot.post({"event": "Brand::new", "x": 1}))[1] == {"accepted": True}
     group = {"event": "WhatsAppGroupEvent::userJoined", "groupId": "g1", "users": [4917]}
     assert (await bot.post(group))[1] == {"accepted": True}

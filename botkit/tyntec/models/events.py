@@ -111,7 +111,9 @@ class MoMessage(ReceivedModel):
 
     event: Literal["MoMessage"] = "MoMessage"
     message_id: str = Field(min_length=1)
-    channel: str
+    #: A channel's name: any, so that a channel tyntec adds is taken (and its event fails
+    #: with a clear line), but a name, not any text the sender likes.
+    channel: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
     from_: str = Field(alias="from", min_length=1)
     to: str | None = None
     timestamp: str | None = None
