@@ -143,6 +143,9 @@ def test_a_notification_needs_its_event_and_its_ids() -> None:
     with pytest.raises(pydantic.ValidationError, match="messageId"):
         parse_event({"event": "MoMessage", "messageId": "", "channel": "sms", "from": "1",
                      "content": text})  # fmt: skip
+    with pytest.raises(pydantic.ValidationError, match="from"):
+        parse_event({"event": "MoMessage", "messageId": "m", "channel": "sms", "from": "1" * 65,
+                     "content": text})  # fmt: skip
     with pytest.raises(pydantic.ValidationError, match="requestId"):
         InboundMessage.model_validate({"from": "49170", "to": "4930", "message": "hi",
                                        "requestId": ""})  # fmt: skip

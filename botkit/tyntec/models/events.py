@@ -110,11 +110,12 @@ class MoMessage(ReceivedModel):
     """A message from a user (``event: MoMessage``)."""
 
     event: Literal["MoMessage"] = "MoMessage"
-    message_id: str = Field(min_length=1)
+    message_id: str = Field(min_length=1, max_length=256)
     #: A channel's name: any, so that a channel tyntec adds is taken (and its event fails
     #: with a clear line), but a name, not any text the sender likes.
     channel: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-    from_: str = Field(alias="from", min_length=1)
+    #: A phone number or account id: the conversation's key, so it is bounded too.
+    from_: str = Field(alias="from", min_length=1, max_length=64)
     to: str | None = None
     timestamp: str | None = None
     received_at: str | None = None
