@@ -208,6 +208,9 @@ def test_a_malformed_rule_hides_neither_its_neighbours_nor_its_state(tmp_path: P
             "key 'a' is repeated",
         ),
         ("flow: x\nstart: [a\n", 3, "not valid YAML"),
+        # The name travels in userContext, split at "|": "a|b" lost every delivery report.
+        ("flow: 'a|b'\nstart: a\nstates:\n  a: {final: true}\n", 1, "flow name 'a|b'"),
+        ("flow: order status\nstart: a\nstates:\n  a: {final: true}\n", 1, "flow name"),
     ],
 )
 def test_each_mistake(tmp_path: Path, flow: str, line: int, fragment: str) -> None:

@@ -37,6 +37,8 @@ MEDIA_KINDS = ("image", "video", "audio", "document", "voice")
 #: Events botkit itself raises; a ``call`` may raise any other name.
 EVENTS = ("timeout", "verified", "failed", "delivered", "seen", "undelivered")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: What a flow may be called (see FlowSpec's check of it).
+FLOW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -378,6 +380,19 @@ class FlowSpec(FlowModel):
     states: dict[str, StateSpec] = Field(min_length=1)
 
     _on_error = field_validator("on_error", mode="before")(_messages)
+
+    @field_validator("flow")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # The name travels in every message's userContext (``botkit|flow|user|entry``), in
+        # store keys, metrics labels and the operator API's URLs: one word, so none of them
+        # can misread it. "a|b" sent replies whose delivery reports never found the flow.
+        if not FLOW_NAME.fullmatch(value):
+            raise ValueError(
+                f"flow name {value!r}: use letters, digits, '-', '_' and '.' (64 at most), "
+                "like order-status"
+            )
+        return value
 
     @field_validator("timeout", mode="before")
     @classmethod
