@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from botkit.flow import load_flow
+from botkit.flow import FlowError, load_flow
 from botkit.flow.graph import dot, mermaid
+from botkit.testing.flowtests import collect_flow_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,6 +97,25 @@ def test_botkit_test_reports_the_first_difference(tmp_path: Path) -> None:
     assert "(sent by " in result.stdout
     assert "support.yaml:18:10)" in result.stdout
     assert "0 passed, 1 failed" in result.stdout
+
+
+def test_a_test_file_with_a_misplaced_key_is_told_so_plainly(tmp_path: Path) -> None:
+    test_file = tmp_path / "misplaced.test.yaml"
+    test_file.write_text(
+        f"flow: {ROOT / 'flows' / 'support.yaml'}\n"
+        "tests:\n"
+        "  - name: a flow's key in a test\n"
+        "    channels: [sms]\n"
+        "    steps:\n"
+        "      - user: hi\n"
+    )
+    with pytest.raises(FlowError) as caught:
+        collect_flow_tests([test_file])
+    [problem] = caught.value.problems
+    assert problem.position.line == 4
+    assert problem.message.startswith("unknown key 'channels'")
+    assert "did you mean 'channels'" not in problem.message  # the word it already is
+    assert "goes in" not in (problem.hint or "")  # a flow's places mean nothing in a test file
 
 
 def test_botkit_test_reports_an_unexpected_failure_at_the_step_that_failed(

@@ -221,6 +221,16 @@ def test_each_mistake(tmp_path: Path, flow: str, line: int, fragment: str) -> No
     assert matching[0].position.line == line, str(matching[0])
 
 
+def test_a_key_in_the_wrong_place_says_where_it_goes(tmp_path: Path) -> None:
+    # `channels` is a key of messages and of the flow, not of a state: "unknown key
+    # 'channels'; did you mean 'channels'?" helped nobody.
+    flow = STATE_A + "    say: hi\n    channels: [sms]\n    final: true\n"
+    [problem] = check_flow(write(tmp_path, flow))
+    assert problem.message == "'channels' does not belong here"
+    assert problem.position.line == 6
+    assert problem.hint == "channels goes in a message or the top level; see docs/flows.md"
+
+
 def test_load_flow_raises_with_every_problem(tmp_path: Path) -> None:
     with pytest.raises(FlowError) as caught:
         load_flow(write(tmp_path, FIVE_MISTAKES))

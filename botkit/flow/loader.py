@@ -216,6 +216,21 @@ def _without_broken_keys(
     return None
 
 
+def _is_flow_part(model_name: str) -> bool:
+    """Whether the model validated is a part of a flow (not of a flow test file, say)."""
+    return any(m.__name__ == model_name and m.PART for m in FlowModel.__subclasses__())
+
+
+def _parts_taking(key: str) -> list[str]:
+    """Where in a flow ``key`` is written ("a message", "the top level")."""
+    return [
+        model.PART
+        for model in FlowModel.__subclasses__()
+        if model.PART is not None
+        and any((field.alias or name) == key for name, field in model.model_fields.items())
+    ]
+
+
 def _known_keys() -> list[str]:
     # Computed when needed: flow test models subclass FlowModel too, in another module.
     return sorted(
@@ -237,8 +252,14 @@ def structure_problems(error: pydantic.ValidationError, source: Located) -> list
         if kind == "extra_forbidden":
             key = str(item["loc"][-1])
             position = source.position(path, key=True)
-            message = f"unknown key {key!r}" + suggest(key, _known_keys())
-            hint = "check the spelling, or see docs/flows.md for the keys each part takes"
+            parts = _parts_taking(key) if _is_flow_part(error.title) else []
+            if parts:  # a real key, in the wrong place (a state's `channels`, say)
+                message = f"{key!r} does not belong here"
+                hint = f"{key} goes in {' or '.join(parts)}; see docs/flows.md"
+            else:
+                others = [known for known in _known_keys() if known != key]
+                message = f"unknown key {key!r}" + suggest(key, others)
+                hint = "check the spelling, or see docs/flows.md for the keys each part takes"
         elif kind == "missing":
             position = source.position(path)
             message = f"missing {item['loc'][-1]!r}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -57,6 +57,8 @@ class FlowModel(BaseModel):
     """Base of the flow models: unknown keys are errors, keys are written as in YAML."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    #: Where this part is written, as an error names it ("a message"); None for none.
+    PART: ClassVar[str | None] = None
 
 
 _ENV_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -100,12 +102,16 @@ def _as_strings(value: Any) -> Any:
 
 
 class MediaSpec(FlowModel):
+    PART = "media"
+
     type: Literal["image", "video", "audio", "document"] = "image"
     url: str
     caption: str | None = None
 
 
 class LocationSpec(FlowModel):
+    PART = "location"
+
     latitude: float | str
     longitude: float | str
     name: str | None = None
@@ -114,6 +120,8 @@ class LocationSpec(FlowModel):
 
 class MessageSpec(FlowModel):
     """One message: exactly one of ``text``, ``url``, ``media``, ``location``, ``template``."""
+
+    PART = "a message"
 
     text: str | None = None
     url: str | None = None
@@ -183,6 +191,8 @@ def _messages(value: Any) -> Any:
 class ConditionSpec(FlowModel):
     """What an event must be for a rule to match; every key given must hold."""
 
+    PART = "a rule's if"
+
     text: list[str] | None = None
     contains: list[str] | None = None
     regex: str | None = None
@@ -224,6 +234,8 @@ class ConditionSpec(FlowModel):
 class BranchSpec(FlowModel):
     """One branch of a ``goto`` list: ``{if: .., to: state}`` or ``{else: state}``."""
 
+    PART = "a goto branch"
+
     if_: ConditionSpec | None = Field(default=None, alias="if")
     to: str
 
@@ -246,6 +258,8 @@ def _goto(value: Any) -> Any:
 
 class RuleSpec(FlowModel):
     """``if`` (or ``else``) and what to do when it matches: ``set``, ``call``, ``say``, ``goto``."""
+
+    PART = "a rule"
 
     if_: ConditionSpec | None = Field(default=None, alias="if")
     else_: bool = Field(default=False, alias="else")
@@ -276,6 +290,8 @@ class RuleSpec(FlowModel):
 
 class ExpectSpec(FlowModel):
     """How an ``ask`` checks its answer."""
+
+    PART = "expect"
 
     kind: Literal["regex", "choice", "number", "email", "phone", "media", "location", "text"]
     regex: str | None = None
@@ -322,6 +338,8 @@ class ExpectSpec(FlowModel):
 class OtpSpec(FlowModel):
     """Verify a phone number with tyntec's 2FA API."""
 
+    PART = "otp"
+
     number: str
     via: Literal["sms", "voice", "auto"] = "sms"
     language: str | None = None
@@ -335,6 +353,8 @@ class OtpSpec(FlowModel):
 
 class StateSpec(FlowModel):
     """One state: what happens on entering it, and what it waits for."""
+
+    PART = "a state"
 
     set: dict[str, Any] = Field(default_factory=dict)
     call: str | None = None
@@ -366,6 +386,8 @@ class StateSpec(FlowModel):
 
 class FlowSpec(FlowModel):
     """A whole flow file."""
+
+    PART = "the top level"
 
     flow: str = Field(min_length=1)
     description: str | None = None
