@@ -208,6 +208,24 @@ def test_a_malformed_rule_hides_neither_its_neighbours_nor_its_state(tmp_path: P
             "key 'a' is repeated",
         ),
         ("flow: x\nstart: [a\n", 3, "not valid YAML"),
+        # What is written out in a message is checked when the flow loads, not when the
+        # first user gets it.
+        (
+            STATE_A + "    say: {media: {url: 'cat.png'}}\n    final: true\n",
+            5,
+            "url 'cat.png' is not an http(s) URL",
+        ),
+        (STATE_A + "    say: {url: 'www.example.com'}\n    final: true\n", 5, "not an http(s) URL"),
+        (
+            STATE_A + "    say: {location: {latitude: 91, longitude: 0}}\n    final: true\n",
+            5,
+            "latitude 91.0 is not between -90 and 90",
+        ),
+        (
+            STATE_A + "    say: {location: {latitude: 0, longitude: -181}}\n    final: true\n",
+            5,
+            "longitude -181.0 is not between -180 and 180",
+        ),
         # The name travels in userContext, split at "|": "a|b" lost every delivery report.
         ("flow: 'a|b'\nstart: a\nstates:\n  a: {final: true}\n", 1, "flow name 'a|b'"),
         ("flow: order status\nstart: a\nstates:\n  a: {final: true}\n", 1, "flow name"),
@@ -377,3 +395,14 @@ async def test_an_event_rule_does_run_without_a_message(tmp_path: Path) -> None:
     async with FlowHarness(load_flow(write(tmp_path, guarded))) as chat:
         assert [m.describe() for m in await chat.say("hi")] == ["Reply to me"]
         assert [m.describe() for m in await chat.wait(61)] == ["nothing yet"]
+
+
+def test_urls_and_places_from_templates_are_checked_when_built(tmp_path: Path) -> None:
+    flow = STATE_A + (
+        "    set: {picture: 'https://example.com/cat.png', lat: '52.5'}\n"
+        "    say:\n"
+        "      - media: {url: '{{ vars.picture }}'}\n"
+        "      - location: {latitude: '{{ vars.lat }}', longitude: 13.4}\n"
+        "    final: true\n"
+    )
+    assert check_flow(write(tmp_path, flow)) == []

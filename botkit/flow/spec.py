@@ -12,7 +12,14 @@ import os
 import re
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ._durations import parse_duration
 
@@ -101,12 +108,26 @@ def _as_strings(value: Any) -> Any:
     return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in items]
 
 
+_TEMPLATED = re.compile(r"\{\{|\{%")
+_HTTP_URL = re.compile(r"^https?://\S+$")
+
+
+def _written_url(value: str | None) -> str | None:
+    """A URL written out in the flow is checked when it loads, not when a user first gets
+    it; one rendered from a template is checked when it is built."""
+    if value is not None and not _TEMPLATED.search(value) and not _HTTP_URL.match(value):
+        raise ValueError(f"url {value!r} is not an http(s) URL, like https://example.com/a.png")
+    return value
+
+
 class MediaSpec(FlowModel):
     PART = "media"
 
     type: Literal["image", "video", "audio", "document"] = "image"
     url: str
     caption: str | None = None
+
+    _url = field_validator("url")(_written_url)
 
 
 class LocationSpec(FlowModel):
@@ -116,6 +137,14 @@ class LocationSpec(FlowModel):
     longitude: float | str
     name: str | None = None
     address: str | None = None
+
+    @field_validator("latitude", "longitude")
+    @classmethod
+    def _on_earth(cls, value: float | str, info: ValidationInfo) -> float | str:
+        bound = 90 if info.field_name == "latitude" else 180
+        if isinstance(value, float | int) and not -bound <= value <= bound:
+            raise ValueError(f"{info.field_name} {value} is not between -{bound} and {bound}")
+        return value
 
 
 class MessageSpec(FlowModel):
@@ -147,6 +176,7 @@ class MessageSpec(FlowModel):
         return None if value is None else _as_list(value)
 
     _from = field_validator("from_", mode="before")(_expand_env)
+    _url = field_validator("url")(_written_url)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
