@@ -34,7 +34,10 @@ class BotLine:
 
     text: str
     message_id: str
+    #: The channel it reached the user on (the first of its chain if it reached none).
     channel: str
+    #: False when tyntec (the sandbox) reported it failed: the user never saw it.
+    delivered: bool = True
 
 
 def render_message(payload: dict[str, Any]) -> str:
@@ -151,6 +154,11 @@ class ChatSession:
         await self.sandbox.chat.report_status(sent[-1], status)
         return await self._replies()
 
+    def make_undeliverable(self, channel: str) -> None:
+        """From now on ``channel`` cannot deliver to this user: the sandbox fails it (and
+        goes on down a fallback chain), as tyntec does for a number without WhatsApp."""
+        self.sandbox.chat.make_undeliverable(self.number, channel)
+
     async def conversation(self) -> Conversation | None:
         assert self.server is not None
         found = await self.server.store.conversations(user=self.user)
@@ -177,11 +185,17 @@ class ChatSession:
         await self.settle()
         sent = self._sent_to_user()
         new, self._seen = sent[self._seen :], len(sent)
-        return [
-            BotLine(render_message({"messageId": m.message_id, **m.request}), m.message_id,
-                    m.channels[0])
-            for m in new
-        ]  # fmt: skip
+        return [self._line(message) for message in new]
+
+    @staticmethod
+    def _line(message: Any) -> BotLine:
+        status = message.last_status or {}
+        return BotLine(
+            render_message({"messageId": message.message_id, **message.request}),
+            message.message_id,
+            status.get("channel") or message.channels[0],
+            delivered=status.get("event") != "MessageStatus::failed",
+        )
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until the bot has nothing left to do: events processed, messages sent,

@@ -95,6 +95,24 @@ def test_chat_on_sms_shows_the_channel() -> None:
     assert "bot (sms): ping" in result.stdout.splitlines()
 
 
+def test_chat_can_make_a_channel_undeliverable_to_try_a_fallback() -> None:
+    # The sandbox reports every message delivered at once, so `/status failed` comes too
+    # late for a state that moves on when its message is delivered (flows/fallback.yaml).
+    script = "hi\n/undeliverable whatsapp\nAB123456\n/undeliverable telegram\n"
+    result = run_chat("flows/fallback.yaml", script=script)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    notice = "Parcel AB123456 is out for delivery and arrives today."
+    assert lines[-5:] == [
+        "# (from now on, whatsapp cannot deliver to you)",
+        "you: AB123456",
+        f"bot (not delivered): {notice}",
+        f"bot (sms): {notice}",  # the WhatsApp message failed: the flow's SMS fallback
+        "you: /undeliverable telegram",
+    ]
+    assert "! usage: /undeliverable whatsapp|sms|tyntecEcho" in result.stderr
+
+
 def test_chat_with_a_broken_flow_says_what_is_wrong(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("flow: x\nstart: nowhere\nstates:\n  a: {final: true}\n")

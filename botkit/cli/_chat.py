@@ -25,6 +25,7 @@ Type a message and press Enter. Commands:
   /wait 10m                 let time pass, so timeouts fire now
   /otp                      show the code the sandbox sent ({otp} in a line types it)
   /status delivered|seen|failed   what became of the bot's last message
+  /undeliverable whatsapp   from now on that channel cannot reach you (try fallbacks)
   /state                    the conversation's state and variables
   /history                  the conversation so far
   /reset                    forget the conversation
@@ -42,7 +43,9 @@ class _Terminal:
 
     def bot(self, lines: list[BotLine]) -> None:
         for line in lines:
-            channel = f" ({line.channel})" if line.channel != "whatsapp" else ""
+            labels = [line.channel] if line.channel != "whatsapp" else []
+            labels += [] if line.delivered else ["not delivered"]
+            channel = f" ({', '.join(labels)})" if labels else ""
             if self.interactive:
                 click.echo(click.style(f"bot{channel}> ", fg="green", bold=True) + line.text)
             else:
@@ -125,6 +128,7 @@ async def _handle(session: ChatSession, terminal: _Terminal, line: str) -> None:
         "wait": lambda a: _wait(session, terminal, a),
         "otp": lambda _: _otp(session, terminal),
         "status": lambda a: _status(session, terminal, a),
+        "undeliverable": lambda a: _undeliverable(session, terminal, a),
         "state": lambda _: _state(session, terminal),
         "history": lambda _: _history(session, terminal),
         "reset": lambda _: _reset(session, terminal),
@@ -175,6 +179,14 @@ async def _status(session: ChatSession, terminal: _Terminal, arguments: list[str
         raise ValueError("usage: /status delivered|seen|failed")
     terminal.info(f"(your phone reports the last message {arguments[0]})")
     terminal.bot(await session.report(arguments[0]))
+
+
+async def _undeliverable(session: ChatSession, terminal: _Terminal, arguments: list[str]) -> None:
+    channels = ("whatsapp", "sms", "tyntecEcho")
+    if len(arguments) != 1 or arguments[0] not in channels:
+        raise ValueError(f"usage: /undeliverable {'|'.join(channels)}")
+    session.make_undeliverable(arguments[0])
+    terminal.info(f"(from now on, {arguments[0]} cannot deliver to you)")
 
 
 async def _state(session: ChatSession, terminal: _Terminal) -> None:
