@@ -143,8 +143,10 @@ def _check(server: BotServer, body: dict[str, Any]) -> tuple[NewEvent, str] | we
     given_account = body.get("from")
     if given_account is not None and not (isinstance(given_account, str) and given_account):
         return problem(400, "Bad Request", f"from must be the sending {channel} account")
-    restart = body.get("restart", False)
-    if not isinstance(restart, bool):
+    restart = body.get("restart")
+    if restart is None:
+        restart = False
+    elif not isinstance(restart, bool):
         return problem(400, "Bad Request", "restart must be true or false")
     account = given_account or _own_account(flow.spec.accounts, flow.spec.from_, channel)
     if channel != "sms" and not account:
