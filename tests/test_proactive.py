@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -70,13 +71,20 @@ async def test_a_text_outside_the_window_without_a_template_is_refused(
     assert stand_in.chat.messages == {}  # reported before it was sent, not after
 
 
-async def test_in_progress_conflicts_unless_restarted(start_bot: Any) -> None:
+async def test_in_progress_conflicts_unless_restarted(
+    start_bot: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     bot = await start_bot(REMINDER, api_token=API)
     body = {"flow": "reminder", "to": USER}
     assert (await start(bot, body))[0] == 201
-    status, problem = await start(bot, body)
+    with caplog.at_level(logging.INFO, logger="botkit"):
+        status, problem = await start(bot, body)
     assert status == 409
     assert "in progress" in problem["detail"]
+    # The caller's answer, not the bot's failure: no ERROR line for a campaign run again.
+    [refusal] = [r for r in caplog.records if "(start) refused" in r.getMessage()]
+    assert refusal.levelno == logging.INFO
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     status, answer = await start(bot, {**body, "restart": True, "vars": {"day": "Monday"}})
     assert status == 201
     assert answer["sent"] == ["template appointment_reminder(Monday, 10:00)"]

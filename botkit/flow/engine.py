@@ -248,6 +248,7 @@ class _Turn:
                     ("start",),
                     f"the conversation is in progress (state {conversation.state!r}); "
                     "restart it to start again",
+                    refused=True,
                 )
             conversation.channel = event.channel
             conversation.account = event.account or conversation.account
@@ -670,13 +671,16 @@ class _Turn:
         self.outcome.notes.append(text)
         log.info("%s %s: %s", self.flow.name, self.conversation.user, text)
 
-    def _error(self, at: Path, message: str, *, transient: bool = False) -> FlowRuntimeError:
+    def _error(
+        self, at: Path, message: str, *, transient: bool = False, refused: bool = False
+    ) -> FlowRuntimeError:
         return FlowRuntimeError(
             self.flow.position(*at),
             self.flow.name,
             self.conversation.state,
             message,
             transient=transient,
+            refused=refused,
         )
 
 

@@ -62,6 +62,7 @@ class FlowRuntimeError(Exception):
         message: str,
         *,
         transient: bool = False,
+        refused: bool = False,
     ) -> None:
         self.position = position
         self.flow = flow
@@ -69,5 +70,8 @@ class FlowRuntimeError(Exception):
         self.message = message
         self.transient = transient
         """True when trying the same event again later may succeed (a network failure)."""
+        self.refused = refused
+        """True when the flow turned the event down as it is meant to (a start while the
+        conversation is in progress): the caller's to mend, not the bot's."""
         where = f"flow {flow!r}" + (f", state {state!r}" if state else "")
         super().__init__(f"{position}: {where}: {message}")

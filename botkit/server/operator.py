@@ -77,7 +77,7 @@ async def start_conversation(server: BotServer, request: web.Request) -> web.Str
     except TimeoutError:
         return web.json_response({"accepted": True, "status": "processing"}, status=202)
     if turn.error is not None:
-        status = 409 if "in progress" in turn.error else 422
+        status = 409 if turn.refused else 422
         return problem(status, "Cannot start", turn.error)
     conversation = turn.conversation
     assert conversation is not None

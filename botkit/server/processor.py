@@ -254,7 +254,9 @@ class Processor:
         try:
             outcome = await self.engine.handle(conversation, engine_event(event))
         except FlowRuntimeError as error:
-            return await self._failed(event, stored, str(error), transient=error.transient)
+            return await self._failed(
+                event, stored, str(error), transient=error.transient, refused=error.refused
+            )
         except Exception as error:  # a bug must not stop the server or lose the event's order
             log.exception("event %d of %s/%s failed", event.id, *key)
             return await self._failed(event, stored, f"{type(error).__name__}: {error}")
@@ -317,6 +319,7 @@ class Processor:
         error: str,
         *,
         transient: bool = False,
+        refused: bool = False,
     ) -> bool:
         key = (event.flow, event.user)
         if transient and event.attempts < len(self.retry_delays):
@@ -332,9 +335,13 @@ class Processor:
             asyncio.get_running_loop().call_later(delay, self.notify, key)
             self.metrics.count("botkit_events_processed_total", outcome="postponed")
             return False
-        log.error(
-            "%s %s: event %d (%s) failed: %s", event.flow, event.user, event.id, event.kind,
-            error, extra=_context(event, stored.state if stored else None),
+        # A refusal (a campaign run again starts conversations in progress) is the caller's
+        # answer (409), not the bot's failure: an ERROR line for each would bury real ones.
+        log.log(
+            logging.INFO if refused else logging.ERROR,
+            "%s %s: event %d (%s) %s: %s", event.flow, event.user, event.id, event.kind,
+            "refused" if refused else "failed", error,
+            extra=_context(event, stored.state if stored else None),
         )  # fmt: skip
         keep = stored
         if stored is not None and event.kind == "timeout":
@@ -360,7 +367,9 @@ class Processor:
                 await self.on_turn(keep, queued)
             except Exception:  # the event is done and must not run again
                 log.exception("%s %s: handing on event %d's error reply failed", *key, event.id)
-        self._resolve(event, lambda: TurnResult(stored, [describe(r) for r in outbox], error))
+        self._resolve(
+            event, lambda: TurnResult(stored, [describe(r) for r in outbox], error, refused)
+        )
         return True
 
     def _error_reply(self, event: InboxEvent, stored: Conversation | None) -> list[dict[str, Any]]:
@@ -402,3 +411,5 @@ class TurnResult:
     conversation: Conversation | None
     sent: list[str]
     error: str | None
+    #: The flow turned the event down (see FlowRuntimeError.refused).
+    refused: bool = False
