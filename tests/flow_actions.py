@@ -45,3 +45,8 @@ async def record_call(ctx: ActionContext) -> str | None:
 
 async def busy(ctx: ActionContext) -> str | None:
     raise TemporaryFailure("the order system is busy")
+
+
+async def keep_a_set(ctx: ActionContext) -> str | None:
+    ctx.vars["tags"] = {"vip", "new"}  # JSON has no sets: the store cannot keep it
+    return None

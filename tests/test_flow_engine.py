@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from botkit.flow import (
     UserMessage,
     load_flow,
 )
+from botkit.flow.conversation import unstorable
 from botkit.flow.outgoing import split_text
 from botkit.testing.harness import FlowHarness
 
@@ -186,6 +188,9 @@ async def test_sync_actions_run_off_the_event_loop(make_flow: MakeFlow) -> None:
         ("email", ["ana at example", "ana@example.com"], "ana@example.com"),
         ("phone", ["123", "030 1234567"], "+49301234567"),
         ("{regex: '^[A-Z]{2}\\d{4}$'}", ["ab1234", "AB1234"], "AB1234"),
+        # Numbers a user types are kept as the store can keep them: 400 digits are no
+        # float (inf), and 26 digits stay a float rather than an int with made-up digits.
+        ("number", ["9" * 400, "99999999999999999999999999"], 1e26),
     ],
 )
 async def test_ask_validation_kinds(
@@ -664,3 +669,28 @@ async def test_no_whatsapp_sender_at_all_is_named_as_such(make_flow: MakeFlow) -
             Conversation("nosender", "4917"), UserMessage("4917", to=None, text="hi")
         )
     assert "24-hour" not in str(caught.value)
+
+
+def test_unstorable_says_what_the_store_cannot_keep() -> None:
+    assert unstorable({"a": [1, 2.5, "x", None, True, {"b": (3,)}], "n": 2**63}) is None
+    assert unstorable({"when": datetime.date(2026, 1, 1)}) == "a date in vars['when']"
+    assert unstorable({"a": {"b": [1, {2}]}}) == "a set in vars['a']['b'][1]"
+    assert unstorable({"n": 2**64}) == "an integer too large to keep in vars['n']"
+    assert unstorable({"x": float("nan")}) == "nan (not a number JSON holds) in vars['x']"
+    assert unstorable({"m": {1: "one"}}) == "the key 1 (not text) in vars['m']"
+
+
+async def test_a_turn_that_leaves_a_value_the_store_cannot_keep_fails(
+    make_flow: MakeFlow,
+) -> None:
+    flow = make_flow("""\
+        flow: rng
+        start: s
+        states:
+          s:
+            set: {r: "{{ range(3) }}"}
+            say: "hi"
+            final: true
+    """)
+    with pytest.raises(FlowRuntimeError, match=r"the turn left a range in vars\['r'\]"):
+        await Engine([flow]).handle(Conversation("rng", "4917"), _text("hi"))

@@ -409,6 +409,43 @@ async def test_a_failing_action_leaves_the_conversation_consistent(
     assert "the order system is down" in errors[1]
 
 
+async def test_a_value_the_store_cannot_keep_fails_the_event_not_the_store(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # Before, the turn's write failed on every try ("the store failed; trying the event
+    # again"), and the user's later messages waited behind it for good.
+    stand_in, _ = bot_sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: tagger
+        start: a
+        states:
+          a:
+            say: "ready"
+            on:
+              - if: {text: [tag]}
+                call: tests.flow_actions:keep_a_set
+                say: "tagged"
+              - if: {text: [fine]}
+                say: "fine"
+              - if: {text: [bye]}
+                goto: b
+          b: {final: true}
+    """,
+    )
+    bot = await start_bot(flow)
+    await bot.post(mo_message("hi"))
+    await bot.post(mo_message("tag"))
+    await bot.post(mo_message("fine"))
+    await eventually(lambda: texts_to(stand_in) == ["ready", "fine"])
+    errors = [e["error"] for e in await bot.store.inbox_events(("tagger", USER))]
+    assert "action tests.flow_actions:keep_a_set put a set in vars['tags']" in errors[1]
+    assert f"{flow}:8:" in errors[1]  # the call's line
+    assert "the store failed" not in caplog.text
+
+
 @pytest.mark.parametrize("sending", ["inline", "process"])
 async def test_a_user_whose_message_fails_hears_the_flows_on_error(
     start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path, sending: str

@@ -7,10 +7,14 @@ returns the next one, which the store persists with the messages to send.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Conversation"]
+__all__ = ["Conversation", "unstorable"]
+
+#: The integers the store's JSON takes (orjson's range).
+_LOWEST, _HIGHEST = -(2**63), 2**64 - 1
 
 
 @dataclass
@@ -76,3 +80,42 @@ def _copy_vars(variables: dict[str, Any]) -> dict[str, Any]:
     if all(isinstance(value, _SCALARS) for value in variables.values()):
         return dict(variables)
     return copy.deepcopy(variables)
+
+
+def unstorable(variables: dict[str, Any]) -> str | None:
+    """What in ``variables`` the store cannot keep as it is, said for the flow's author
+    (``"a set in vars['tags']"``); None when all of it can be kept.
+
+    Variables are stored as JSON and read back after a restart: a value that JSON cannot
+    hold would stop the turn from being stored, and one that JSON holds differently (a
+    date, read back as text) would change under the flow.
+    """
+    for name, value in variables.items():
+        found = _unstorable_value(value, f"vars[{name!r}]")
+        if found is not None:
+            return found
+    return None
+
+
+def _unstorable_value(value: Any, path: str) -> str | None:
+    if value is None or isinstance(value, bool | str):
+        return None
+    if isinstance(value, int):
+        return None if _LOWEST <= value <= _HIGHEST else f"an integer too large to keep in {path}"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} (not a number JSON holds) in {path}"
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _unstorable_value(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"the key {key!r} (not text) in {path}"
+            found = _unstorable_value(item, f"{path}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    return f"a {type(value).__name__} in {path}"

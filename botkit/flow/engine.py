@@ -28,7 +28,7 @@ from ..tyntec.models import MessageRequest, OtpCheckOutcome
 from ._source import Position
 from .checks import edges
 from .context import ActionContext, User
-from .conversation import Conversation
+from .conversation import Conversation, unstorable
 from .events import DeliveryUpdate, Event, Start, Timeout, UserMessage
 from .loader import Flow
 from .matching import check_answer, condition_matches
@@ -113,6 +113,7 @@ class Engine:
             await turn.run(model)
         finally:
             machines.release(model)
+        turn.check_storable()
         turn.conversation.version += 1
         turn.conversation.flow_version = flow.version
         return turn.outcome
@@ -279,6 +280,13 @@ class _Turn:
         conversation.name = message.name or conversation.name
         if conversation.account:
             conversation.last_inbound[account_key(conversation.account)] = self.now
+
+    def check_storable(self) -> None:
+        """Fail the turn, as the flow's mistake, if its variables cannot be stored: the store
+        would refuse the turn on every try, and the user's conversation would be stuck."""
+        problem = unstorable(self.conversation.vars)
+        if problem is not None:
+            raise self._error(self._path(), f"the turn left {problem}; {_KEEPABLE}")
 
     def say_on_error(self) -> None:
         self._say(self.flow.spec.on_error, ("on_error",))
@@ -595,6 +603,9 @@ class _Turn:
             raise self._error(at, f"action {target} asks to retry: {exc}", transient=True) from exc
         except Exception as exc:
             raise self._error(at, f"action {target} raised {type(exc).__name__}: {exc}") from exc
+        problem = unstorable(conversation.vars)
+        if problem is not None:
+            raise self._error(at, f"action {target} put {problem}; {_KEEPABLE}")
         for item in context.sent:
             self._send(item, at)
         if result is not None and not isinstance(result, str):
@@ -682,6 +693,12 @@ class _Turn:
             transient=transient,
             refused=refused,
         )
+
+
+_KEEPABLE = (
+    "variables keep text, numbers, true/false, null, lists and mappings with text keys "
+    "(a date as its .isoformat())"
+)
 
 
 def _international(number: str) -> str:

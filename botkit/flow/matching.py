@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -127,13 +128,16 @@ def _number(text: str, expect: ExpectSpec) -> tuple[bool, Any]:
     if not _NUMBER.match(compact):
         return False, None
     number = float(compact.replace(",", "."))
+    if not math.isfinite(number):  # 400 digits: too large for a float, read as inf
+        return False, None
     if expect.whole and not number.is_integer():
         return False, None
     if expect.min is not None and number < expect.min:
         return False, None
     if expect.max is not None and number > expect.max:
         return False, None
-    return True, int(number) if number.is_integer() else number
+    # An int only where the float held every digit: int(1e26) would make up its last ones.
+    return True, int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
 def _phone(text: str, user_number: str) -> tuple[bool, Any]:
