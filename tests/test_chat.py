@@ -113,6 +113,32 @@ def test_chat_can_make_a_channel_undeliverable_to_try_a_fallback() -> None:
     assert "! usage: /undeliverable whatsapp|sms|tyntecEcho" in result.stderr
 
 
+def test_a_regex_that_would_run_for_ever_is_stopped_and_the_bot_goes_on(tmp_path: Path) -> None:
+    # Python's re took 1.4 s on 24 letters and a "!" with this pattern, minutes on 30: the
+    # event loop, every user's, waited. Here the user sends 4,000.
+    flow = tmp_path / "words.yaml"
+    flow.write_text(
+        "flow: words\n"
+        "start: ask\n"
+        "on_error: Sorry, that went wrong.\n"
+        "states:\n"
+        "  ask:\n"
+        "    ask: Some words?\n"
+        "    expect: {regex: '^(\\w+\\s?)+$'}\n"
+        "    retry: Words only, please.\n"
+        "    save: words\n"
+        "    goto: done\n"
+        "  done: {say: 'Thanks!', final: true}\n"
+    )
+    script = f"hi\n{'a' * 4000}!\nsome words\n"
+    result = run_chat(str(flow), script=script)  # its timeout fails the test if re were back
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-3:] == ["bot: Sorry, that went wrong.", "you: some words", "bot: Thanks!"]
+    assert "words.yaml:7:" in result.stderr  # the expect's line
+    assert "took over 0.1 s on a message of 4001 characters and was stopped" in result.stderr
+
+
 def test_chat_with_a_broken_flow_says_what_is_wrong(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("flow: x\nstart: nowhere\nstates:\n  a: {final: true}\n")

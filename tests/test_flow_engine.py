@@ -694,3 +694,25 @@ async def test_a_turn_that_leaves_a_value_the_store_cannot_keep_fails(
     """)
     with pytest.raises(FlowRuntimeError, match=r"the turn left a range in vars\['r'\]"):
         await Engine([flow]).handle(Conversation("rng", "4917"), _text("hi"))
+
+
+async def test_a_rules_regex_that_runs_too_long_is_stopped_at_its_line(
+    make_flow: MakeFlow,
+) -> None:
+    flow = make_flow("""\
+        flow: slow
+        start: s
+        states:
+          s:
+            on:
+              - if: {regex: '^(\\w+\\s?)+$'}
+                say: "words"
+              - if: {text: [bye]}
+                goto: done
+          done: {final: true}
+    """)
+    engine = Engine([flow])
+    started = await engine.handle(Conversation("slow", "4917"), _text("hi there"))
+    with pytest.raises(FlowRuntimeError, match="took over 0.1 s") as caught:
+        await engine.handle(started.conversation, _text("a" * 4000 + "!"))
+    assert str(caught.value).startswith(f"{flow.file}:6:")

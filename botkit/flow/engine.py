@@ -31,7 +31,7 @@ from .context import ActionContext, User
 from .conversation import Conversation, unstorable
 from .events import DeliveryUpdate, Event, Start, Timeout, UserMessage
 from .loader import Flow
-from .matching import check_answer, condition_matches
+from .matching import REGEX_TIMEOUT, SlowRegex, check_answer, condition_matches
 from .outgoing import account_key, build_requests, channels_for, sender_for, window_open
 from .problems import FlowRuntimeError, ReachesOutside, TemporaryFailure
 from .spec import BranchSpec, MessageSpec, RuleSpec, StateSpec
@@ -337,12 +337,15 @@ class _Turn:
         if rule.else_:
             return message is not None
         assert rule.if_ is not None
-        return condition_matches(
-            rule.if_,
-            event=event,
-            message=message,
-            evaluate=lambda expression: self._evaluate(expression, (*at, "if", "when")),
-        )
+        try:
+            return condition_matches(
+                rule.if_,
+                event=event,
+                message=message,
+                evaluate=lambda expression: self._evaluate(expression, (*at, "if", "when")),
+            )
+        except SlowRegex as slow:
+            raise self._slow_regex((*at, "if", "regex"), slow) from None
 
     async def _run_rule(self, rule: RuleSpec, at: Path) -> None:
         entry = self.conversation.entry
@@ -367,13 +370,17 @@ class _Turn:
     async def _goto(self, branches: list[BranchSpec], at: Path) -> None:
         for index, branch in enumerate(branches):
             condition = branch.if_
-            if condition is None or condition_matches(
-                condition,
-                event=None,
-                message=self.message,
-                evaluate=functools.partial(self._evaluate_at, (*at, index, "if", "when")),
-                in_branch=True,
-            ):
+            try:
+                matched = condition is None or condition_matches(
+                    condition,
+                    event=None,
+                    message=self.message,
+                    evaluate=functools.partial(self._evaluate_at, (*at, index, "if", "when")),
+                    in_branch=True,
+                )
+            except SlowRegex as slow:
+                raise self._slow_regex((*at, index, "if", "regex"), slow) from None
+            if matched:
                 await self._move(branch.to)
                 return
         self.note(f"no goto branch matched at {self.flow.position(*at)}; staying")
@@ -431,7 +438,10 @@ class _Turn:
 
     async def _answer(self, message: UserMessage) -> None:
         state = self.state
-        valid, value = check_answer(state.expect, message, user_number=self.conversation.user)
+        try:
+            valid, value = check_answer(state.expect, message, user_number=self.conversation.user)
+        except SlowRegex as slow:
+            raise self._slow_regex(self._path("expect", "regex"), slow) from None
         if valid:
             if state.save:
                 self.conversation.vars[state.save] = value
@@ -681,6 +691,14 @@ class _Turn:
     def note(self, text: str) -> None:
         self.outcome.notes.append(text)
         log.info("%s %s: %s", self.flow.name, self.conversation.user, text)
+
+    def _slow_regex(self, at: Path, slow: SlowRegex) -> FlowRuntimeError:
+        return self._error(
+            at,
+            f"regex {slow.pattern!r} took over {REGEX_TIMEOUT:g} s on a message of "
+            f"{slow.length} characters and was stopped; a repetition inside a repetition, "
+            r"like (\w+\s?)+, can take that long: write it without one",
+        )
 
     def _error(
         self, at: Path, message: str, *, transient: bool = False, refused: bool = False

@@ -9,11 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 import phonenumbers
+import regex
 
 from .events import UserMessage
 from .spec import ConditionSpec, ExpectSpec
 
-__all__ = ["check_answer", "condition_matches"]
+__all__ = ["REGEX_TIMEOUT", "SlowRegex", "check_answer", "condition_matches"]
+
+#: The longest a flow's regex may take on one message, in seconds. Python's ``re`` has no
+#: limit: ``^(\w+\s?)+$`` took 1.4 s on 24 letters and a "!", minutes on 30, and the
+#: event loop, every user's, waited. The ``regex`` module stops at a timeout.
+REGEX_TIMEOUT = 0.1
 
 # A pragmatic check: one @, something on both sides, a dot in the domain. Deliverability is
 # the email provider's business, not the chat's.
@@ -21,9 +27,25 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
 
 
+class SlowRegex(Exception):
+    """A flow's regex took longer than :data:`REGEX_TIMEOUT` on a message."""
+
+    def __init__(self, pattern: str, length: int) -> None:
+        super().__init__(pattern)
+        self.pattern = pattern
+        self.length = length
+
+
 @functools.lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
+
+
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return _compiled(pattern).search(text, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError:
+        raise SlowRegex(pattern, len(text)) from None
 
 
 def _normal(text: str) -> str:
@@ -69,7 +91,7 @@ def _message_matches(condition: ConditionSpec, message: UserMessage) -> bool:
         _normal(part) in text for part in condition.contains
     ):
         return False
-    if condition.regex is not None and not _compiled(condition.regex).search(message.text or ""):
+    if condition.regex is not None and not _search(condition.regex, message.text or ""):
         return False
     if condition.media is not None:
         kind = (message.media or {}).get("type")
@@ -108,7 +130,7 @@ def check_answer(
     assert expect is not None
     if kind == "regex":
         assert expect.regex is not None
-        return (True, text) if _compiled(expect.regex).search(text) else (False, None)
+        return (True, text) if _search(expect.regex, text) else (False, None)
     if kind == "choice":
         for choice in expect.choice or []:
             if _normal(choice) == _normal(text):

@@ -12,6 +12,7 @@ import os
 import re
 from typing import Any, ClassVar, Literal, Self
 
+import regex
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -93,7 +94,8 @@ def _valid_regex(value: str | None) -> str | None:
     if value is not None:
         try:
             re.compile(value)
-        except re.error as exc:
+            regex.compile(value)  # what runs it, with a timeout (see matching.py)
+        except (re.error, regex.error) as exc:
             raise ValueError(f"bad regex '{value}': {exc}") from None
     return value
 
