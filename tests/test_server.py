@@ -18,7 +18,7 @@ import pytest
 from botkit.flow import load_flow
 from botkit.sandbox import Fault, Sandbox
 from botkit.server import BotServer, Router, RoutingError
-from botkit.store import NewEvent, SQLiteStore
+from botkit.store import NewEvent, OutboxMessage, SQLiteStore
 
 from . import flow_actions
 from .conftest import BOT_TOKEN
@@ -444,6 +444,36 @@ async def test_a_value_the_store_cannot_keep_fails_the_event_not_the_store(
     assert "action tests.flow_actions:keep_a_set put a set in vars['tags']" in errors[1]
     assert f"{flow}:8:" in errors[1]  # the call's line
     assert "the store failed" not in caplog.text
+
+
+async def test_a_follower_that_falls_behind_is_let_go(start_bot: Any) -> None:
+    # A client of GET /conversations/{user}/messages that stops reading must not grow the
+    # server's memory with every message the bot sends: its stream ends at a backlog.
+    bot = await start_bot(api_token="op")
+    bot.server.watchers.backlog = 3
+    headers = {"Authorization": "Bearer op"}
+    async with bot.session.get(
+        f"{bot.url}/conversations/{USER}/messages", headers=headers
+    ) as stream:
+        assert stream.status == 200
+        await stream.content.readline()  # ": following ...": the server has the follower
+        for n in range(5):  # all at once: the stream's task cannot read in between
+            request = {
+                "to": USER,
+                "channels": ["whatsapp"],
+                "whatsapp": {"from": BOT, "contentType": "text", "text": f"m{n}"},
+            }
+            bot.server.watchers.publish(
+                OutboxMessage(n, "support", USER, request, "sent", 1, 0.0, f"id{n}", 0.0),
+                f"id{n}",
+            )  # fmt: skip
+        body = (await asyncio.wait_for(stream.content.read(), 5)).decode()
+    sent = [
+        json.loads(line[6:])["messageId"] for line in body.splitlines() if line.startswith("data: ")
+    ]
+    assert sent == ["id0", "id1"]  # two of the backlog's three places, the last for the end
+    assert ": too far behind; the stream ends, follow again" in body
+    assert bot.server.watchers.followers(USER) == 0  # let go: no more messages queued for it
 
 
 @pytest.mark.parametrize("sending", ["inline", "process"])

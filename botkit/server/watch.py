@@ -48,10 +48,18 @@ class LoopGuard:
         return message_id in self._sent
 
 
+#: Messages a follower may fall behind by before its stream is ended: one that stopped
+#: reading (a stalled client) must not grow the server's memory with every message.
+FOLLOWER_BACKLOG = 1000
+#: Put in a follower's queue, instead of the message that did not fit, to end its stream.
+LAGGED: dict[str, Any] = {"lagged": True}
+
+
 class Watchers:
     """Who follows which user's messages; each follower has a queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, backlog: int = FOLLOWER_BACKLOG) -> None:
+        self.backlog = backlog
         self._queues: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
 
     def publish(self, message: OutboxMessage, message_id: str) -> None:
@@ -67,11 +75,19 @@ class Watchers:
             "contentType": content.get("contentType"),
             "payload": message.request,
         }
-        for queue in queues:
-            queue.put_nowait(entry)
+        for queue in list(queues):
+            if queue.qsize() < self.backlog - 1:
+                queue.put_nowait(entry)
+            else:  # the last place is for the end: the stream is closed, its client follows anew
+                queue.put_nowait(LAGGED)
+                self.leave(message.user, queue)
+
+    def followers(self, user: str) -> int:
+        """How many streams follow ``user``'s messages now."""
+        return len(self._queues.get(user, ()))
 
     def follow(self, user: str) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.backlog)
         self._queues.setdefault(user, set()).add(queue)
         return queue
 
@@ -103,6 +119,9 @@ async def stream_messages(
             except TimeoutError:
                 await response.write(b": still here\n\n")  # keeps proxies from closing it
                 continue
+            if entry is LAGGED:
+                await response.write(b": too far behind; the stream ends, follow again\n\n")
+                break
             await response.write(f"event: message\ndata: {dumps(entry)}\n\n".encode())
     except (ConnectionResetError, asyncio.CancelledError):
         pass
