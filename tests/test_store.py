@@ -354,3 +354,24 @@ async def test_a_failed_write_nobody_waits_for_is_logged(
         assert "changed in the database since it was loaded" in caplog.text
     finally:
         await store.close()
+
+
+async def test_a_delivery_report_before_its_sends_report_is_kept_for_it(tmp_path: Path) -> None:
+    # tyntec may post "delivered" before the sending process's line saying tyntec took the
+    # message reaches the server: the report then matched no message and was lost.
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        conversation = Conversation("support", "491", state="welcome", version=1)
+        _, (message,) = await store.accept_turn(
+            event(1, "491"), conversation, [REQUEST], now=1.0, expected_version=None,
+            story=[("event", "user: hi")],
+        )  # fmt: skip
+        await store.record_delivery("m-1", "delivered", now=2.0)
+        await store.record_delivery("m-1", "seen", now=3.0)
+        await store.record_delivery("someone-elses", "delivered", now=3.0)
+        await store.mark_sent(message.id, "m-1", now=4.0)
+        await store.record_delivery("m-1", "seen", now=5.0)  # once, as ever
+        (stored,) = await store.outbox(("support", "491"))
+        assert (stored.message_id, stored.delivery) == ("m-1", "delivered, seen")
+    finally:
+        await store.close()

@@ -22,6 +22,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,10 @@ from .base import (
 __all__ = ["Write", "Writer"]
 
 log = logging.getLogger("botkit.store")
+
+
+#: Delivery reports kept for a message whose send has not been reported yet (see Writer).
+EARLY_DELIVERIES = 10_000
 
 
 @dataclass(slots=True)
@@ -148,6 +153,11 @@ class Writer:
         self._thread = threading.Thread(target=self._work, name="botkit-writer", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_inbox = self._next_outbox = 0
+        # Delivery reports that came before the report of their message's send: tyntec may
+        # post "delivered" before the sending process's line saying it took the message
+        # reaches this process. Applied with the send's mark; the oldest let go past the
+        # bound (reports of messages sent by other systems on the same account never match).
+        self._early: OrderedDict[str, list[tuple[str, float]]] = OrderedDict()
         self.batches = 0
         self.writes = 0
         self.failure: StoreFailure | None = None
@@ -299,14 +309,25 @@ class Writer:
 
         return run
 
+    def _saved(self) -> tuple[int, int, OrderedDict[str, list[tuple[str, float]]] | None]:
+        """What a transaction changes outside the database, to put back if it fails."""
+        early = OrderedDict((k, list(v)) for k, v in self._early.items()) if self._early else None
+        return self._next_inbox, self._next_outbox, early
+
+    def _restore(
+        self, saved: tuple[int, int, OrderedDict[str, list[tuple[str, float]]] | None]
+    ) -> None:
+        self._next_inbox, self._next_outbox, early = saved
+        self._early = early if early is not None else OrderedDict()
+
     def _commit_batch(self, batch: list[Write]) -> dict[int, Exception | None]:
-        saved = (self._next_inbox, self._next_outbox)
+        saved = self._saved()
         try:
             self._transaction(lambda: self._apply(batch))
         except Exception as error:
             for write in batch:
                 write.event_ids = []
-            self._next_inbox, self._next_outbox = saved
+            self._restore(saved)
             if len(batch) == 1:
                 return {id(batch[0]): error}
             # Isolate the faulty write.
@@ -323,11 +344,11 @@ class Writer:
         return run
 
     def _commit_alone(self, write: Write, run: Callable[[], None]) -> Exception | None:
-        saved = (self._next_inbox, self._next_outbox)
+        saved = self._saved()
         try:
             self._transaction(run)
         except Exception as error:
-            self._next_inbox, self._next_outbox = saved
+            self._restore(saved)
             write.event_ids = []
             return error
         return None
@@ -482,14 +503,23 @@ class Writer:
             "id = v.column3",
             [(w.now, w.done[1], w.done[0]) for w in batch if w.done],
         )
+        sent = [(w.sent[1], w.now, w.sent[0]) for w in batch if w.sent]
         update_rows(
             db,
             "outbox",
             "status = 'sent', message_id = v.column1, sent_at = v.column2, "
             "updated_at = v.column2, attempts = attempts + 1, last_error = NULL",
             "id = v.column3",
-            [(w.sent[1], w.now, w.sent[0]) for w in batch if w.sent],
+            sent,
         )
+        deliveries = [(w.delivery[1], w.now, w.delivery[0]) for w in batch if w.delivery]
+        if self._early:  # reports that came first go first, in the order they came
+            early = [
+                (status, at, message_id)
+                for message_id, _, _ in sent
+                for status, at in self._early.pop(message_id, ())
+            ]
+            deliveries = early + deliveries
         # The rare ones:
         statements: list[tuple[str, list[tuple[Any, ...]]]] = [
             (
@@ -506,17 +536,42 @@ class Writer:
                 "updated_at = ? WHERE id = ?",
                 [(w.failed[1], w.now, w.failed[0]) for w in batch if w.failed],
             ),
-            # Keep every delivery status in order ("delivered, seen"), each once.
-            (
-                "UPDATE outbox SET delivery = CASE WHEN delivery IS NULL THEN ?1 "
-                "WHEN ', ' || delivery || ', ' LIKE '%, ' || ?1 || ', %' THEN delivery "
-                "ELSE delivery || ', ' || ?1 END, updated_at = ?2 WHERE message_id = ?3",
-                [(w.delivery[1], w.now, w.delivery[0]) for w in batch if w.delivery],
-            ),
         ]
         for sql, rows in statements:
             if rows:
                 db.executemany(sql, rows)
+        if deliveries:
+            self._record_deliveries(db, deliveries)
+
+    def _record_deliveries(
+        self, db: sqlite3.Connection, deliveries: list[tuple[str, float, str]]
+    ) -> None:
+        """Each ``(status, at, message_id)`` added to its message's delivery ("delivered,
+        seen", each status once); one whose message has no id yet is kept for its send."""
+        changed = db.total_changes
+        db.executemany(
+            "UPDATE outbox SET delivery = CASE WHEN delivery IS NULL THEN ?1 "
+            "WHEN ', ' || delivery || ', ' LIKE '%, ' || ?1 || ', %' THEN delivery "
+            "ELSE delivery || ', ' || ?1 END, updated_at = ?2 WHERE message_id = ?3",
+            deliveries,
+        )
+        if db.total_changes - changed == len(deliveries):
+            return
+        ids = sorted({message_id for _, _, message_id in deliveries})
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found = db.execute(
+                f"SELECT message_id FROM outbox WHERE message_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            known.update(row[0] for row in found.fetchall())
+        for status, at, message_id in deliveries:
+            if message_id not in known:
+                self._early.setdefault(message_id, []).append((status, at))
+                self._early.move_to_end(message_id)
+        while len(self._early) > EARLY_DELIVERIES:
+            self._early.popitem(last=False)
 
 
 def _as_exception(error: BaseException) -> Exception:
