@@ -22,7 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from ..tyntec.models import is_http_url
 from ._durations import parse_duration
+from .templating import has_template
 
 __all__ = [
     "EVENTS",
@@ -110,14 +112,10 @@ def _as_strings(value: Any) -> Any:
     return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in items]
 
 
-_TEMPLATED = re.compile(r"\{\{|\{%")
-_HTTP_URL = re.compile(r"^https?://\S+$")
-
-
 def _written_url(value: str | None) -> str | None:
     """A URL written out in the flow is checked when it loads, not when a user first gets
     it; one rendered from a template is checked when it is built."""
-    if value is not None and not _TEMPLATED.search(value) and not _HTTP_URL.match(value):
+    if value is not None and not has_template(value) and not is_http_url(value):
         raise ValueError(f"url {value!r} is not an http(s) URL, like https://example.com/a.png")
     return value
 

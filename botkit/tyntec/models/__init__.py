@@ -23,6 +23,7 @@ from .chat import (
     TemplateParameter,
     TyntecEchoRequest,
     WhatsAppMessageRequest,
+    is_http_url,
 )
 from .events import (
     ChatEvent,
@@ -125,5 +126,6 @@ __all__ = [
     "WhatsAppMessageRequest",
     "WhatsAppProfile",
     "WhatsAppProfileUpdate",
+    "is_http_url",
     "parse_event",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "TemplateParameter",
     "TyntecEchoRequest",
     "WhatsAppMessageRequest",
+    "is_http_url",
 ]
 
 Channel = Literal["whatsapp", "sms", "tyntecEcho"]
@@ -49,8 +50,13 @@ _HTTP_URL = re.compile(r"^https?://\S+$")
 _BAD_TEMPLATE_PARAMETER = re.compile(r"[\n\t]| {5,}")
 
 
+def is_http_url(url: str) -> bool:
+    """Whether ``url`` is what tyntec takes as a link: http(s), no spaces."""
+    return _HTTP_URL.match(url) is not None
+
+
 def _check_url(url: str | None) -> str | None:
-    if url is not None and not _HTTP_URL.match(url):
+    if url is not None and not is_http_url(url):
         raise ValueError(f"must be an http(s) URL, got {url!r}")
     return url
 
