@@ -4,8 +4,10 @@ tyntec. Each guarantee of the server has its test here or in test_serve_e2e.py."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import sys
 import textwrap
 import time
@@ -654,6 +656,62 @@ async def test_a_timeout_fires_after_a_restart(
     now[0] += 601
     await start_bot(clock=lambda: now[0], db=tmp_path / "bot.db")
     await eventually(lambda: texts_to(stand_in)[-1] == "Still there? Reply 1 or 2.")
+
+
+async def test_a_conversation_the_store_cannot_read_fails_its_events_until_it_is_reset(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # A row edited by hand or cut short by a restore. Before, every event of the user was
+    # "the store failed; trying the event again" for ever, unanswered, and the reset the
+    # operator would reach for failed on the same row.
+    stand_in, _ = bot_sandbox
+    db = tmp_path / "bot.db"
+    bot = await start_bot()
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: len(texts_to(stand_in)) == 1)
+    await bot.server.stop()
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute("UPDATE conversations SET data = substr(data, 1, 40), timeout_at = 1")
+
+    bot = await start_bot(db=db)
+    await bot.post(mo_message("1"))
+    await eventually(lambda: len(texts_to(stand_in)) == 2)
+    assert (
+        texts_to(stand_in)[-1]
+        == "Sorry, something went wrong on our side. Please try again in a minute."
+    )
+    hint = f"`botkit conversations reset +{USER} --flow support` starts it anew"
+    assert f"the stored conversation of {USER} with flow 'support' cannot be read" in caplog.text
+    assert hint in caplog.text
+    assert "the store failed" not in caplog.text
+    # Its deadline had passed: the timeout failed once, and its timer does not fire again.
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        timeouts = connection.execute("SELECT error FROM inbox WHERE kind = 'timeout'").fetchall()
+        (deadline,) = connection.execute("SELECT timeout_at FROM conversations").fetchone()
+    assert len(timeouts) == 1
+    assert "cannot be read" in timeouts[0][0]
+    assert deadline is None
+
+    async def botkit(*args: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "botkit", "conversations", *args, "--db", str(db),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, err.decode()
+        return out.decode() + err.decode()
+
+    listed = await botkit("list")
+    assert "0 conversation(s)" in listed
+    assert hint in listed
+    shown = await botkit("show", f"+{USER}")
+    assert f"support / {USER}: unreadable:" in shown
+    assert "user: hi -> welcome" in shown  # its story is still there
+    assert f"reset 1 conversation(s) with +{USER}" in await botkit("reset", f"+{USER}")
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: len(texts_to(stand_in)) == 3)
+    assert texts_to(stand_in)[-1] == texts_to(stand_in)[0]  # the greeting: anew
 
 
 async def test_inbound_sms_is_a_conversation_on_sms(

@@ -20,6 +20,7 @@ from botkit.store import (
     OutboxMessage,
     SQLiteStore,
     StaleConversation,
+    UnreadableConversation,
     _rows,
 )
 from botkit.store._rows import insert_rows, update_rows
@@ -111,6 +112,46 @@ async def test_a_conversation_created_elsewhere_meanwhile_makes_the_turn_stale(
             await store.finish_turn(accepted.id, ours, [], now=3.0)
         assert [c.state for c in await store.conversations(user="491")] == ["ask"]
         assert [e.id for e in await store.pending_events()] == [accepted.id]  # not done
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ('{"flow": "support", "user": "49', "its data is not JSON"),
+        ("[1, 2]", "its data is a JSON list"),
+        ('{"state": "ask", "vars": [1]}', "its 'vars' is not a JSON dict"),
+        ('{"state": "ask", "version": "2"}', "its 'version' is not a JSON int"),
+        ('{"state": "ask", "colour": "red"}', None),  # a field of another botkit: left out
+    ],
+)
+async def test_a_conversation_that_cannot_be_read_back_says_so_and_can_be_reset(
+    tmp_path: Path, data: str, reason: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await open_store(tmp_path / "bot.db")
+    try:
+        (accepted,) = await store.accept([event(1)], now=1.0)
+        assert accepted is not None
+        written = Conversation("support", "491", state="ask", version=1)
+        await store.finish_turn(accepted.id, written, [], now=2.0)
+        await store.close()
+        with contextlib.closing(sqlite3.connect(tmp_path / "bot.db")) as db, db:
+            db.execute("UPDATE conversations SET data = ?", (data,))
+        store = await open_store(tmp_path / "bot.db")  # nothing cached
+        if reason is None:
+            loaded = await store.load(("support", "491"))
+            assert loaded is not None
+            assert (loaded.flow, loaded.user, loaded.state) == ("support", "491", "ask")
+            return
+        with pytest.raises(UnreadableConversation, match=reason) as raised:
+            await store.load(("support", "491"))
+        assert raised.value.key == ("support", "491")
+        assert await store.conversations() == []  # the readable ones, and a warning:
+        assert "botkit conversations reset +491 --flow support" in caplog.text
+        assert await store.conversation_keys(user="+491") == [("support", "491")]
+        assert await store.reset(("support", "491"))
+        assert await store.load(("support", "491")) is None
     finally:
         await store.close()
 

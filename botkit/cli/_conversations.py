@@ -6,11 +6,12 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .._conversation_story import story_lines
-from ..store import SQLiteStore
+from ..store import SQLiteStore, UnreadableConversation
 from ..store.sqlite import backup
 
 __all__ = ["conversations"]
@@ -75,21 +76,31 @@ def show(db: Path, user: str, flow: str | None, as_json: bool) -> None:
         store = _open(db)
         await store.open()
         try:
-            found = await store.conversations(flow=flow, user=user)
-            if not found:
+            keys = await store.conversation_keys(flow=flow, user=user)
+            if not keys:
                 raise click.ClickException(f"no conversation with {user}")
-            for conversation in found:
-                story = await store.history((conversation.flow, conversation.user))
+            for key in keys:
+                unreadable = None
+                try:
+                    conversation = await store.load(key)
+                except UnreadableConversation as error:  # its story may tell what happened
+                    conversation, unreadable = None, str(error)
+                story = await store.history(key)
                 if as_json:
-                    data = {
-                        "conversation": conversation.to_dict(),
+                    data: dict[str, Any] = {
+                        "conversation": conversation.to_dict() if conversation else None,
                         "story": [e.__dict__ for e in story],
                     }
+                    if unreadable is not None:
+                        data["unreadable"] = unreadable
                     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
                     continue
-                state = "ended" if conversation.ended else conversation.state
-                click.echo(f"{conversation.flow} / {conversation.user}: {state}")
-                click.echo(f"  vars: {json.dumps(conversation.vars, ensure_ascii=False)}")
+                if unreadable is not None:
+                    click.echo(f"{key[0]} / {key[1]}: unreadable: {unreadable}")
+                elif conversation is not None:
+                    state = "ended" if conversation.ended else conversation.state
+                    click.echo(f"{conversation.flow} / {conversation.user}: {state}")
+                    click.echo(f"  vars: {json.dumps(conversation.vars, ensure_ascii=False)}")
                 for line in story_lines(story):
                     click.echo(f"  {line}")
         finally:
@@ -123,9 +134,10 @@ def reset(db: Path, user: str, flow: str | None) -> None:
         store = _open(db)
         await store.open()
         try:
-            found = await store.conversations(flow=flow, user=user)
-            for conversation in found:
-                await store.reset((conversation.flow, conversation.user))
+            # By key, unread: a conversation that cannot be read back is reset all the same.
+            found = await store.conversation_keys(flow=flow, user=user)
+            for key in found:
+                await store.reset(key)
         finally:
             await store.close()
         return len(found)

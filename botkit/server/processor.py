@@ -33,6 +33,7 @@ from ..store import (
     OutboxMessage,
     StaleConversation,
     Store,
+    UnreadableConversation,
 )
 from ._inbox_events import engine_event, event_story, turn_story
 from ._keyed import KeyedWorkers
@@ -245,7 +246,24 @@ class Processor:
                 key=key,
             )
             return True
-        stored = await self.store.load(key)
+        try:
+            stored = await self.store.load(key)
+        except UnreadableConversation as error:
+            # Trying again will not mend the row, and running the event on a new
+            # conversation would forget where the user was: the event fails (the user
+            # hears the flow's on_error), as the user's later ones will, until an operator
+            # resets the conversation, as the error says.
+            if event.kind in ("message", "sms", "start"):
+                return await self._failed(event, None, str(error))
+            if event.kind == "timeout":
+                await self.store.clear_deadline(key)  # or its timer fires again at once
+            # A delivery report or a timeout: recorded, without an ERROR line each (the
+            # user's messages say it already).
+            log.warning("%s %s: event %d (%s) not handled: %s", *key, event.id, event.kind,
+                        error, extra=_context(event, None))  # fmt: skip
+            await self.store.finish_turn(event.id, None, [], now=self.clock(), error=str(error),
+                                         key=key)  # fmt: skip
+            return True
         if stored is None and event.kind not in ("message", "sms", "start"):
             # A delivery report or timer for a conversation that was reset: nothing to do.
             await self.store.finish_turn(event.id, None, [], now=self.clock(), key=key)

@@ -20,6 +20,7 @@ from .base import (
     Store,
     StoreFailure,
     StoreStats,
+    UnreadableConversation,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = [
     "Store",
     "StoreFailure",
     "StoreStats",
+    "UnreadableConversation",
 ]
 
 _ON_FIRST_USE = {"Durability": ".sqlite", "SQLiteStore": ".sqlite"}

@@ -25,6 +25,7 @@ __all__ = [
     "StaleConversation",
     "Store",
     "StoreStats",
+    "UnreadableConversation",
 ]
 
 ConversationKey = tuple[str, str]
@@ -35,6 +36,22 @@ class StaleConversation(Exception):
     """The conversation changed in the database since it was loaded, by another process
     (``botkit conversations reset`` on a live server, say): the turn built on it was not
     written. Load it again and run the event anew."""
+
+
+class UnreadableConversation(Exception):
+    """A stored conversation cannot be read back: its row was edited by hand, cut short by
+    a restore, or written by a botkit that stored it differently. Waiting will not mend it,
+    and starting anew would forget where the user was without anyone deciding so: the
+    message says how an operator starts it anew."""
+
+    def __init__(self, key: ConversationKey, reason: str) -> None:
+        flow, user = key
+        super().__init__(
+            f"the stored conversation of {user} with flow {flow!r} cannot be read ({reason}); "
+            f"`botkit conversations reset +{user} --flow {flow}` starts it anew"
+        )
+        self.key = key
+        self.reason = reason
 
 
 #: How the dedupe key of a refused message's event starts (see ``refusal_key``).
@@ -181,7 +198,9 @@ class Store(abc.ABC):
     # -- conversations -----------------------------------------------------------------
 
     @abc.abstractmethod
-    async def load(self, key: ConversationKey) -> Conversation | None: ...
+    async def load(self, key: ConversationKey) -> Conversation | None:
+        """The stored conversation, None if there is none; raises
+        :class:`UnreadableConversation` when its row cannot be read back."""
 
     @abc.abstractmethod
     async def finish_turn(
@@ -234,7 +253,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def conversations(
         self, *, flow: str | None = None, user: str | None = None
-    ) -> list[Conversation]: ...
+    ) -> list[Conversation]:
+        """The stored conversations, most recently changed first; one that cannot be read
+        back is left out, with a warning that says how to start it anew."""
+
+    @abc.abstractmethod
+    async def conversation_keys(
+        self, *, flow: str | None = None, user: str | None = None
+    ) -> list[ConversationKey]:
+        """Who has a stored conversation, in which flow, read or not (for a reset)."""
+
+    @abc.abstractmethod
+    async def clear_deadline(self, key: ConversationKey) -> None:
+        """Forget the conversation's pending timeout without reading it (its timer would
+        fire for ever when it cannot be read)."""
 
     @abc.abstractmethod
     async def reset(self, key: ConversationKey) -> bool:

@@ -11,6 +11,7 @@ commit). Run one server process per database file (``botkit serve`` makes sure o
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections import OrderedDict
@@ -36,9 +37,12 @@ from .base import (
     Store,
     StoreFailure,
     StoreStats,
+    UnreadableConversation,
 )
 
 __all__ = ["Durability", "SQLiteStore", "StaleConversation", "backup"]
+
+log = logging.getLogger("botkit.store")
 
 Durability = Literal["full", "normal"]
 
@@ -188,7 +192,7 @@ class SQLiteStore(Store):
         rows = await self._rows("SELECT data FROM conversations WHERE flow = ? AND user = ?", key)
         if not rows:
             return None
-        conversation = Conversation.from_dict(loads(rows[0][0]))
+        conversation = _read_conversation(key, rows[0][0])
         self._remember(key, conversation)
         return conversation
 
@@ -270,16 +274,36 @@ class SQLiteStore(Store):
     async def conversations(
         self, *, flow: str | None = None, user: str | None = None
     ) -> list[Conversation]:
-        query = "SELECT data FROM conversations WHERE 1=1"
-        arguments: list[Any] = []
-        if flow is not None:
-            query += " AND flow = ?"
-            arguments.append(flow)
-        if user is not None:
-            query += " AND user = ?"
-            arguments.append(user.lstrip("+"))
-        rows = await self._rows(query + " ORDER BY updated_at DESC", arguments)
-        return [Conversation.from_dict(loads(row[0])) for row in rows]
+        where, arguments = _conversations_where(flow, user)
+        rows = await self._rows(
+            f"SELECT flow, user, data FROM conversations{where} ORDER BY updated_at DESC",
+            arguments,
+        )
+        found = []
+        for row in rows:
+            try:
+                found.append(_read_conversation((row[0], row[1]), row[2]))
+            except UnreadableConversation as error:  # the others are still worth listing
+                log.warning("%s", error)
+        return found
+
+    async def conversation_keys(
+        self, *, flow: str | None = None, user: str | None = None
+    ) -> list[ConversationKey]:
+        where, arguments = _conversations_where(flow, user)
+        rows = await self._rows(
+            f"SELECT flow, user FROM conversations{where} ORDER BY updated_at DESC", arguments
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    async def clear_deadline(self, key: ConversationKey) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE conversations SET timeout_at = NULL WHERE flow = ? AND user = ?", key
+            )
+
+        self._cache.pop(key, None)
+        await self.writer.exclusive(work)
 
     async def reset(self, key: ConversationKey) -> bool:
         def work(db: sqlite3.Connection) -> bool:
@@ -396,6 +420,36 @@ class SQLiteStore(Store):
              "processed_at": r[4], "error": r[5]}
             for r in rows
         ]  # fmt: skip
+
+
+def _conversations_where(flow: str | None, user: str | None) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (with its arguments) of a search by flow and user."""
+    conditions, arguments = [], []
+    if flow is not None:
+        conditions.append("flow = ?")
+        arguments.append(flow)
+    if user is not None:
+        conditions.append("user = ?")
+        arguments.append(user.lstrip("+"))
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), arguments
+
+
+def _read_conversation(key: ConversationKey, text: Any) -> Conversation:
+    """The conversation stored in a row's ``data``; :class:`UnreadableConversation` when
+    the row does not hold one."""
+    try:
+        data = loads(text)
+    except (ValueError, TypeError) as error:  # the JSON libraries' decode errors
+        raise UnreadableConversation(key, f"its data is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise UnreadableConversation(key, f"its data is a JSON {type(data).__name__}")
+    for name, kind in (("vars", dict), ("last_inbound", dict), ("version", int)):
+        if name in data and not isinstance(data[name], kind):
+            raise UnreadableConversation(key, f"its {name!r} is not a JSON {kind.__name__}")
+    try:
+        return Conversation.from_dict({**data, "flow": key[0], "user": key[1]})
+    except TypeError as error:
+        raise UnreadableConversation(key, str(error)) from None
 
 
 _OUTBOX_COLUMNS = (
