@@ -39,6 +39,13 @@ def test_text_limits_are_checked_before_sending(
         part_type(from_="1", content_type="text", text="x" * (limit + 1))
 
 
+def test_a_user_context_is_at_most_255_characters() -> None:
+    # tyntec's MessageRequestContext.userContext has maxLength 255: refused before sending.
+    messages.text("+4917", "hi", from_="4930", user_context="x" * 255)
+    with pytest.raises(pydantic.ValidationError, match="at most 255 characters"):
+        messages.text("+4917", "hi", from_="4930", user_context="x" * 256)
+
+
 def test_content_type_needs_its_field() -> None:
     with pytest.raises(pydantic.ValidationError, match="contentType 'template' needs 'template'"):
         WhatsAppMessageRequest(from_="1", content_type="template")

@@ -70,6 +70,84 @@ async def test_invalid_message_gets_400_naming_the_field(
     assert sandbox.chat.messages == {}
 
 
+TEMPLATE = {"templateId": "t", "language": {"policy": "deterministic", "code": "en"}}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        # Each was a 500 (a list or an object looked up in a set of names), or a 202 whose
+        # delivery then failed inside the sandbox, with no notification ever sent.
+        ({"channels": [{}]}, "validate.request.channels[0]"),
+        (
+            {"whatsapp": {"from": "4930", "contentType": ["text"], "text": "Hello"}},
+            "validate.request.whatsapp.contentType",
+        ),
+        (
+            {"whatsapp": {"from": "4930", "contentType": "template",
+                          "template": {**TEMPLATE, "language": {"policy": {}, "code": "en"}}}},
+            "validate.request.whatsapp.template.language.policy",
+        ),
+        (
+            {"whatsapp": {"from": "4930", "contentType": "template",
+                          "template": {**TEMPLATE, "parameters": "Ana"}}},
+            "validate.request.whatsapp.template.parameters",
+        ),
+        (
+            {"whatsapp": {"from": "4930", "contentType": "media",
+                          "media": {"type": ["image"], "url": "https://x.example/a.png"}}},
+            "validate.request.whatsapp.media.type",
+        ),
+        ({"context": ["botkit"]}, "validate.request.context"),
+        ({"context": {"userContext": 7}}, "validate.request.context.userContext"),
+        ({"context": {"userContext": "x" * 256}}, "validate.request.context.userContext"),
+        ({"overrides": "https://x.example"}, "validate.request.overrides"),
+        (
+            {"overrides": {"notificationCallbackUrl": ["https://x.example"]}},
+            "validate.request.overrides.notificationCallbackUrl",
+        ),
+    ],
+)  # fmt: skip
+async def test_a_field_of_the_wrong_json_type_gets_400_naming_it(
+    sandbox_url: str, sandbox: Sandbox, change: dict[str, Any], field: str
+) -> None:
+    status, content_type, problem = await post(
+        f"{sandbox_url}/chat-api/v2/messages", {**TEXT, **change}
+    )
+    assert status == 400
+    assert content_type == "application/problem+json"
+    assert field in [v["field"] for v in problem["violations"]]
+    assert sandbox.chat.messages == {}
+
+
+async def test_a_user_context_of_255_characters_is_taken(
+    sandbox_url: str, webhook: WebhookRecorder
+) -> None:
+    body = {**TEXT, "context": {"userContext": "x" * 255}}
+    status, _, accepted = await post(f"{sandbox_url}/chat-api/v2/messages", body)
+    assert status == 202
+    dlr = await webhook.wait_for(lambda e: e.get("messageId") == accepted["messageId"])
+    assert dlr["userContext"] == "x" * 255
+
+
+@pytest.mark.parametrize(
+    "profile", [{"vertical": {}}, {"about": 7}, {"websites": [{"url": "https://x.example"}]}]
+)
+async def test_a_profile_field_of_the_wrong_json_type_gets_400(
+    sandbox_url: str, profile: dict[str, Any]
+) -> None:
+    url = f"{sandbox_url}/chat-api/v2/channels/whatsapp/phone-numbers/4930123456/settings/profile"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.patch(url, json=profile, headers=HEADERS) as response,
+    ):
+        assert response.status == 400
+        assert response.content_type == "application/problem+json"
+        async with session.get(url, headers=HEADERS) as after:
+            ((name, value),) = profile.items()
+            assert (await after.json()).get(name) != value  # not taken
+
+
 @pytest.mark.parametrize(("channel", "limit"), [("whatsapp", 4096), ("tyntecEcho", 100)])
 async def test_text_over_the_channel_limit_is_refused(
     sandbox_url: str, channel: str, limit: int
@@ -193,6 +271,15 @@ async def test_inbound_control_endpoint_rejects_nonsense(sandbox_url: str) -> No
     )
     assert status == 400
     assert "exactly one" in problem["detail"]
+
+
+async def test_a_later_status_that_is_not_a_name_gets_400(sandbox_url: str) -> None:
+    _, _, accepted = await post(f"{sandbox_url}/chat-api/v2/messages", TEXT)
+    status, _, problem = await post(
+        f"{sandbox_url}/sandbox/messages/{accepted['messageId']}/status", {"status": ["seen"]}
+    )
+    assert status == 400
+    assert "status must be one of" in problem["detail"]
 
 
 async def test_later_status_can_be_reported(sandbox_url: str, webhook: WebhookRecorder) -> None:

@@ -93,7 +93,7 @@ def control_routes(sandbox: Sandbox) -> list[web.RouteDef]:
         if isinstance(body, web.Response):
             return body
         status = body.get("status")
-        if status not in _LATER_STATES:
+        if not isinstance(status, str) or status not in _LATER_STATES:
             return problem(400, "Bad Request", f"status must be one of {sorted(_LATER_STATES)}")
         await sandbox.chat.report_status(message, str(status))
         return web.json_response(message.last_status)

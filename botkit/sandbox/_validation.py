@@ -4,13 +4,15 @@ client's models, so that a mistake in one is caught by the other."""
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from ._problems import Violation
 
-__all__ = ["TEXT_LIMITS", "validate_message_request"]
+__all__ = ["TEXT_LIMITS", "USER_CONTEXT_LIMIT", "validate_message_request"]
 
 TEXT_LIMITS = {"whatsapp": 4096, "sms": 3000, "tyntecEcho": 100}
+USER_CONTEXT_LIMIT = 255  # MessageRequestContext.userContext's maxLength
 _CONTENT_TYPES = {
     "whatsapp": {"text", "url", "media", "template", "location"},
     "sms": {"text", "url"},
@@ -34,11 +36,12 @@ def validate_message_request(body: Any) -> list[Violation]:
     if not isinstance(channels, list) or not channels:
         found.append(_v("channels", "must not be empty"))
         channels = []
+    found += _check_context(body.get("context")) + _check_overrides(body.get("overrides"))
     default = body.get("defaultContent")
     if default is not None:
         found += _check_part("defaultContent", default, "default", needs_from=True)
     for index, channel in enumerate(channels):
-        if channel not in _CONTENT_TYPES:
+        if not _one_of(channel, _CONTENT_TYPES):
             found.append(_v(f"channels[{index}]", f"unknown channel {channel!r}"))
             continue
         part = body.get(channel)
@@ -48,6 +51,33 @@ def validate_message_request(body: Any) -> list[Violation]:
             continue
         found += _check_part(channel, part, channel, needs_from=channel != "sms")
     return found
+
+
+def _check_context(context: Any) -> list[Violation]:
+    if context is None:
+        return []
+    if not isinstance(context, dict):
+        return [_v("context", "must be an object")]
+    user_context = context.get("userContext")
+    if user_context is None:
+        return []
+    if not isinstance(user_context, str):
+        return [_v("context.userContext", "must be a string")]
+    if len(user_context) > USER_CONTEXT_LIMIT:
+        return [_v("context.userContext", f"size must be between 0 and {USER_CONTEXT_LIMIT}")]
+    return []
+
+
+def _check_overrides(overrides: Any) -> list[Violation]:
+    if overrides is None:
+        return []
+    if not isinstance(overrides, dict):
+        return [_v("overrides", "must be an object")]
+    url = overrides.get("notificationCallbackUrl")
+    if url is not None and (not isinstance(url, str) or not _HTTP_URL.match(url)):
+        # tyntec asks for https; the sandbox also takes http, for a bot on this machine.
+        return [_v("overrides.notificationCallbackUrl", "must be a valid http(s) URL")]
+    return []
 
 
 def _check_part(name: str, part: Any, channel: str, *, needs_from: bool) -> list[Violation]:
@@ -61,7 +91,7 @@ def _check_part(name: str, part: Any, channel: str, *, needs_from: bool) -> list
     allowed = _CONTENT_TYPES.get(channel, {"text", "url", "media", "template"})
     if not content_type:
         return [*found, _v(f"{name}.contentType", "must not be empty")]
-    if content_type not in allowed:
+    if not _one_of(content_type, allowed):
         return [*found, _v(f"{name}.contentType", f"must be one of {sorted(allowed)}")]
     if content_type == "text":
         found += _check_text(name, part.get("text"), channel)
@@ -92,7 +122,7 @@ def _check_media(name: str, media: Any) -> list[Violation]:
     found = []
     if not isinstance(media.get("url"), str) or not _HTTP_URL.match(media["url"]):
         found.append(_v(f"{name}.url", "must be a valid http(s) URL"))
-    if media.get("type") is not None and media["type"] not in _MEDIA_TYPES:
+    if media.get("type") is not None and not _one_of(media["type"], _MEDIA_TYPES):
         found.append(_v(f"{name}.type", f"must be one of {sorted(_MEDIA_TYPES)}"))
     return found
 
@@ -106,9 +136,12 @@ def _check_template(name: str, template: Any) -> list[Violation]:
     language = template.get("language")
     if not isinstance(language, dict) or not language.get("code"):
         found.append(_v(f"{name}.language", "must not be null"))
-    elif language.get("policy") is not None and language["policy"] not in _POLICIES:
+    elif language.get("policy") is not None and not _one_of(language["policy"], _POLICIES):
         found.append(_v(f"{name}.language.policy", f"must be one of {sorted(_POLICIES)}"))
-    for index, parameter in enumerate(template.get("parameters") or []):
+    parameters = template.get("parameters")
+    if parameters is not None and not isinstance(parameters, list):
+        return [*found, _v(f"{name}.parameters", "must be an array")]
+    for index, parameter in enumerate(parameters or []):
         value = parameter.get("default") if isinstance(parameter, dict) else None
         if not isinstance(value, str):
             found.append(_v(f"{name}.parameters[{index}].default", "must be a string"))
@@ -133,6 +166,11 @@ def _check_location(name: str, location: Any) -> list[Violation]:
         elif not -bound <= value <= bound:
             found.append(_v(f"{name}.{axis}", f"must be between -{bound} and {bound}"))
     return found
+
+
+def _one_of(value: Any, allowed: Collection[str]) -> bool:
+    """``value in allowed`` for any JSON value (a list or an object is not hashable)."""
+    return isinstance(value, str) and value in allowed
 
 
 def _v(field: str, message: str) -> Violation:

@@ -270,11 +270,18 @@ def _profile_error(body: Any) -> str | None:
     unknown = sorted(set(body) - set(_PROFILE_FIELDS))
     if unknown:
         return f"unknown profile field(s): {', '.join(unknown)}"
+    for name in ("address", "description", "email", "vertical", "about"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            return f"{name} must be a string"
     vertical = body.get("vertical")
     if vertical not in (None, "") and vertical not in VERTICALS:
         return f"unknown vertical {vertical!r}"
     websites = body.get("websites")
-    if websites is not None and (not isinstance(websites, list) or len(websites) > 2):
+    if websites is not None and (
+        not isinstance(websites, list)
+        or len(websites) > 2
+        or not all(isinstance(site, str) for site in websites)
+    ):
         return "websites must be a list of at most 2 URLs"
     return None
 

@@ -187,7 +187,7 @@ class MessageRequestOverrides(SentModel):
 class MessageRequestContext(SentModel):
     """Context carried back on the message's delivery notifications."""
 
-    user_context: str | None = None
+    user_context: str | None = Field(default=None, max_length=255)  # tyntec's limit
 
 
 class MessageRequest(SentModel):
