@@ -293,3 +293,33 @@ async def test_later_status_can_be_reported(sandbox_url: str, webhook: WebhookRe
     seen = await webhook.wait_for(lambda e: e.get("event") == "MessageStatus::seen")
     assert seen["messageId"] == message_id
     assert body["status"] == "seen"
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"pinLength": {"value": 6}}, "pinLength must be a whole number"),  # was a 500
+        ({"pinLength": 5.5}, "pinLength must be a whole number"),
+        ({"attempts": True}, "attempts must be a whole number"),
+        ({"name": ["shop"]}, "name must be a string"),
+        ({"alphanumeric": "maybe"}, "alphanumeric must be true or false"),
+        ({"expire": 2**63}, "expire must be between 1 and 9223372036854775807"),  # int64
+        ({"attempts": 0}, "attempts must be between 1 and 2147483647"),
+    ],
+)
+async def test_a_2fa_application_setting_of_the_wrong_type_gets_400(
+    sandbox_url: str, settings: dict[str, Any], error: str
+) -> None:
+    status, _, body = await post(f"{sandbox_url}/2fa/v1/application", settings)
+    assert status == 400
+    assert error in str(body)
+
+
+async def test_a_2fa_application_update_is_all_or_nothing(sandbox_url: str) -> None:
+    status, _, created = await post(f"{sandbox_url}/2fa/v1/application", {"name": "shop"})
+    assert status == 200
+    url = f"{sandbox_url}/2fa/v1/application/{created['applicationId']}"
+    status, _, _ = await post(f"{url}?name=renamed&pinLength=99", None)
+    assert status == 400
+    async with aiohttp.ClientSession() as session, session.get(url, headers=HEADERS) as got:
+        assert (await got.json())["name"] == "shop"  # the valid half was not applied

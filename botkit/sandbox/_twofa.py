@@ -8,6 +8,7 @@ person or a test can type them back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -357,37 +358,68 @@ def _e164(number: str, country: str | None = None) -> str | None:
 
 
 def _apply_settings(application: Application, settings: dict[str, Any]) -> str | None:
-    """Apply settings from a body or query; the first invalid one's message, or None."""
+    """Apply settings from a body or query, all or none; the first invalid one's message,
+    or None."""
+    candidate = dataclasses.replace(application)
+    error = _set(candidate, settings)
+    if error is None:
+        application.__dict__.update(candidate.__dict__)
+    return error
+
+
+def _set(application: Application, settings: dict[str, Any]) -> str | None:
     try:
+        for name in ("name", "sender", "caller"):
+            if name in settings and not isinstance(settings[name], str):
+                return f"{name} must be a string"
         if "name" in settings:
             if settings["name"] == "default":
                 return '"default" is reserved for the default application'
-            application.name = str(settings["name"])
+            application.name = settings["name"]
         if "pinLength" in settings:
-            pin_length = int(settings["pinLength"])
+            pin_length = _whole(settings["pinLength"], "pinLength")
             if not 4 <= pin_length <= 11:
                 return "pinLength must be between 4 and 11"
             application.pin_length = pin_length
         if "attempts" in settings:
-            application.attempts = _positive(settings["attempts"], "attempts")
+            application.attempts = _positive(settings["attempts"], "attempts", _INT32)
         if "expire" in settings:
-            application.expire = _positive(settings["expire"], "expire")
+            application.expire = _positive(settings["expire"], "expire", _INT64)
         if "alphanumeric" in settings:
-            application.alphanumeric = str(settings["alphanumeric"]).lower() == "true"
+            alphanumeric = str(settings["alphanumeric"]).lower()
+            if alphanumeric not in ("true", "false"):
+                return "alphanumeric must be true or false"
+            application.alphanumeric = alphanumeric == "true"
         if "sender" in settings:
-            application.sender = str(settings["sender"])
+            application.sender = settings["sender"]
         if "caller" in settings:
-            application.caller = str(settings["caller"])
+            application.caller = settings["caller"]
     except ValueError as exc:
         return str(exc)
     return None
 
 
-def _positive(value: Any, name: str) -> int:
+def _whole(value: Any, name: str) -> int:
+    """A whole number given as a JSON number or as text (a query's value)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{name} must be a whole number")
     try:
-        number = int(value)
-    except (TypeError, ValueError):
+        number = float(value) if isinstance(value, float) else int(value)
+    except ValueError:
         raise ValueError(f"{name} must be a whole number") from None
-    if number < 1:
-        raise ValueError(f"{name} must be at least 1")
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise ValueError(f"{name} must be a whole number")
+        number = int(number)
+    return number
+
+
+#: The largest values of the spec's int32 and int64 formats.
+_INT32, _INT64 = 2**31 - 1, 2**63 - 1
+
+
+def _positive(value: Any, name: str, highest: int) -> int:
+    number = _whole(value, name)
+    if not 1 <= number <= highest:
+        raise ValueError(f"{name} must be between 1 and {highest}")
     return number
