@@ -218,6 +218,45 @@ async def test_a_message_tyntec_refuses_is_marked_failed_and_the_next_goes_out(
     await eventually(recorded)
 
 
+async def test_a_delivery_report_finds_a_user_whose_id_has_a_bar(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path
+) -> None:
+    # The userContext is botkit|flow|user|entry: split at every "|", a user "ana|test" (any
+    # text is a user on tyntecEcho) made five parts, and the report was not the flow's.
+    stand_in, _ = bot_sandbox
+    flow = flow_file(
+        tmp_path,
+        """\
+        flow: notice
+        start: a
+        states:
+          a:
+            say: "Your parcel arrives today."
+            on:
+              - if: delivered
+                goto: b
+          b: {final: true}
+    """,
+    )
+    bot = await start_bot(flow)
+    user = "ana|test"
+    await bot.post(mo_message("hi", user=user))
+    await eventually(lambda: texts_to(stand_in, user) == ["Your parcel arrives today."])
+
+    async def moved() -> bool:
+        found = await bot.store.conversations(flow="notice", user=user)
+        return [c.state for c in found] == ["b"]
+
+    await eventually(moved)
+    # An entry that is not ASCII digits is no userContext of botkit's ("²".isdigit() is
+    # true, and int("²") failed): recorded as no conversation's, not a 500.
+    status, _ = await bot.post(
+        {"event": "MessageStatus::delivered", "messageId": "m-1", "status": "delivered",
+         "userContext": f"botkit|notice|{USER}|²"}
+    )  # fmt: skip
+    assert status == 200
+
+
 @pytest.mark.parametrize("sending", ["inline", "process"])
 async def test_a_message_tyntec_refuses_sets_off_the_states_undelivered_rule(
     start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path, sending: str

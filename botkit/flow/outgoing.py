@@ -6,6 +6,7 @@ the flow's ``from`` and ``channels``, then the message's own, override that.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -43,14 +44,20 @@ def user_context(conversation: Conversation) -> str:
     return f"{USER_CONTEXT_PREFIX}|{conversation.flow}|{conversation.user}|{conversation.entry}"
 
 
+# A flow's name has no "|" (the loader sees to it); a user's id may (tyntecEcho takes any
+# text), so the user is all between the flow and the last "|". The entry's digits are ASCII:
+# str.isdigit() also takes "²", which int() does not.
+_USER_CONTEXT = re.compile(rf"{USER_CONTEXT_PREFIX}\|([^|]+)\|(.+)\|([0-9]+)", re.DOTALL)
+
+
 def parse_user_context(value: str | None) -> tuple[str, str, int] | None:
     """``(flow, user, entry)`` from a ``userContext`` botkit set, else None."""
     if not value:
         return None
-    parts = value.split("|")
-    if len(parts) != 4 or parts[0] != USER_CONTEXT_PREFIX or not parts[3].isdigit():
+    found = _USER_CONTEXT.fullmatch(value)
+    if found is None:
         return None
-    return parts[1], parts[2], int(parts[3])
+    return found[1], found[2], int(found[3])
 
 
 _DELIVERY_KINDS: dict[str, Literal["delivered", "seen", "undelivered"]] = {
