@@ -118,6 +118,18 @@ def test_a_test_file_with_a_misplaced_key_is_told_so_plainly(tmp_path: Path) -> 
     assert "goes in" not in (problem.hint or "")  # a flow's places mean nothing in a test file
 
 
+def test_a_flow_path_that_cannot_be_a_file_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    test_file = tmp_path / "nul.test.yaml"
+    test_file.write_text(
+        'flow: "sup\\0port.yaml"\ntests:\n  - name: x\n    steps:\n      - user: hi\n'
+    )
+    with pytest.raises(FlowError) as caught:  # was a ValueError out of pathlib
+        collect_flow_tests([test_file])
+    [problem] = caught.value.problems
+    assert problem.position.line == 1
+    assert "no flow at 'sup\\x00port.yaml'" in problem.message
+
+
 def test_botkit_test_reports_an_unexpected_failure_at_the_step_that_failed(
     tmp_path: Path,
 ) -> None:

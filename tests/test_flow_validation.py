@@ -147,6 +147,17 @@ def test_a_malformed_rule_hides_neither_its_neighbours_nor_its_state(tmp_path: P
             6,
             "rules after `else` never run",
         ),
+        (  # was an AttributeError out of the duration's parser
+            "flow: x\nstart: a\nstates:\n  a:\n    say: hi\n    timeout: {minutes: 5}\n"
+            "    goto: a\n",
+            6,
+            "not a duration: {'minutes': 5}",
+        ),
+        (  # was taken: the timeout never fired
+            "flow: x\nstart: a\nstates:\n  a:\n    say: hi\n    timeout: .inf\n    goto: a\n",
+            6,
+            "not a duration: inf",
+        ),
         (
             "flow: x\nstart: a\nstates:\n  a:\n    on:\n      - if: timout\n        goto: a\n",
             6,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = ["format_duration", "parse_duration"]
@@ -17,10 +18,12 @@ def parse_duration(text: str | int | float) -> float:
     >>> parse_duration("10m"), parse_duration("1h30m"), parse_duration(45)
     (600.0, 5400.0, 45.0)
     """
-    if isinstance(text, bool):
-        raise ValueError(f"not a duration: {text!r}")
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ValueError(f"not a duration: {text!r}; write it like 30s, 10m, 2h, 1d or 1h30m")
     if isinstance(text, int | float):
         seconds = float(text)
+        if not math.isfinite(seconds):  # YAML's .inf and .nan
+            raise ValueError(f"not a duration: {text!r}; write it like 30s, 10m, 2h, 1d or 1h30m")
     else:
         compact = text.strip().replace(" ", "")
         if not _WHOLE.match(compact):

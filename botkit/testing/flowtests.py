@@ -179,7 +179,16 @@ class _Suite:
             self.spec = TestFile.model_validate(self.source.data)
         except pydantic.ValidationError as exc:
             raise FlowError(structure_problems(exc, self.source)) from None
-        flow_path = (path.parent / self.spec.flow).resolve()
+        try:
+            flow_path = (path.parent / self.spec.flow).resolve()
+        except (OSError, ValueError) as exc:  # a NUL in the name, a loop of links
+            raise FlowError(
+                [
+                    FlowProblem(
+                        self.source.position(("flow",)), f"no flow at {self.spec.flow!r}: {exc}"
+                    )
+                ]
+            ) from None
         try:
             self.flow: Flow = load_flow(flow_path)
         except FlowError as exc:
