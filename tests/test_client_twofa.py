@@ -91,6 +91,15 @@ async def test_otp_send_status_events_and_check(api: TyntecClient, sandbox: Sand
     assert again.outcome is OtpCheckOutcome.GONE
 
 
+async def test_a_code_that_is_not_ascii_is_a_wrong_code(api: TyntecClient) -> None:
+    # A user types anything where the code goes: the sandbox's check answered 500
+    # (secrets.compare_digest takes no non-ASCII str), and the flow said on_error.
+    sent = await api.two_factor.otp.send(NUMBER)
+    assert sent.otp_id is not None
+    check = await api.two_factor.otp.check(sent.otp_id, "ünï")
+    assert check.outcome is OtpCheckOutcome.WRONG_CODE
+
+
 async def test_otp_resend_keeps_the_code(api: TyntecClient, sandbox: Sandbox) -> None:
     sent = await api.two_factor.otp.send(NUMBER)
     assert sent.otp_id is not None

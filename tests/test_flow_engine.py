@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import textwrap
 from collections.abc import Callable
@@ -81,6 +82,10 @@ async def test_conditions(make_flow: MakeFlow) -> None:
         assert said(await chat.send(image)) == ["image"]
         video = chat.message(media={"type": "video", "url": "https://x/a.mp4"})
         assert said(await chat.send(video)) == ["other media video"]
+        # contentType media without its media object (optional in tyntec's spec) is no
+        # media: `media: any` took it, and its own `message.media.type` failed.
+        bare = dataclasses.replace(chat.message(text="look"), content_type="media")
+        assert said(await chat.send(bare)) == ["else look"]
         place = chat.message(location={"latitude": 1.5, "longitude": 2.5, "name": "Home"})
         assert said(await chat.send(place)) == ["location Home"]
         assert said(await chat.say("sesame")) == ["when"]

@@ -94,10 +94,11 @@ def _message_matches(condition: ConditionSpec, message: UserMessage) -> bool:
     if condition.regex is not None and not _search(condition.regex, message.text or ""):
         return False
     if condition.media is not None:
-        kind = (message.media or {}).get("type")
-        if message.content_type != "media" or (
-            condition.media != "any" and kind != condition.media
-        ):
+        # A media message without its media object (tyntec's spec leaves it optional) is
+        # no media to a flow: `message.media.type` would fail in the rule's own templates.
+        if message.content_type != "media" or message.media is None:
+            return False
+        if condition.media != "any" and message.media.get("type") != condition.media:
             return False
     return condition.location is None or (
         (message.content_type == "location") is condition.location
@@ -116,9 +117,13 @@ def check_answer(
     kind = expect.kind if expect else "text"
     if kind == "media":
         assert expect is not None
-        media = message.media or {}
+        media = message.media
         wanted = expect.media
-        valid = message.content_type == "media" and (wanted == "any" or media.get("type") == wanted)
+        valid = (
+            message.content_type == "media"
+            and media is not None
+            and (wanted == "any" or media.get("type") == wanted)
+        )
         return valid, media if valid else None
     if kind == "location":
         valid = message.content_type == "location" and message.location is not None

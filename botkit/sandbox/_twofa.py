@@ -307,7 +307,7 @@ class TwoFactorSandbox:
             return web.json_response(otp.entity(), status=410)
         if otp.status != OtpStatusName.ACTIVE:
             return web.json_response(otp.entity(), status=403)
-        if secrets.compare_digest(code.strip().lower(), otp.code.lower()):
+        if secrets.compare_digest(code.strip().lower().encode(), otp.code.lower().encode()):
             otp.status = OtpStatusName.VERIFIED
             return web.json_response(otp.entity(), status=202)
         otp.attempt_count += 1
