@@ -683,6 +683,15 @@ def test_unstorable_says_what_the_store_cannot_keep() -> None:
     assert unstorable({"n": 2**64}) == "an integer too large to keep in vars['n']"
     assert unstorable({"x": float("nan")}) == "nan (not a number JSON holds) in vars['x']"
     assert unstorable({"m": {1: "one"}}) == "the key 1 (not text) in vars['m']"
+    # The store's encoder (orjson) stops at 254 levels: 201 nested lists could not be kept.
+    nested: list[object] = []
+    for _ in range(199):
+        nested = [nested]
+    assert unstorable({"deep": nested}) is None  # 200 levels
+    problem = unstorable({"deep": [nested]})
+    assert problem is not None
+    assert problem.startswith("lists and mappings nested deeper than 200 levels in vars['deep']")
+    assert len(problem) < 200  # the path is cut short
 
 
 async def test_a_turn_that_leaves_a_value_the_store_cannot_keep_fails(

@@ -15,10 +15,13 @@ import pytest
 from botkit.sandbox import Sandbox
 from botkit.server import operator
 
-from .server_helpers import ROOT, USER, eventually, texts_to
+from .server_helpers import ROOT, USER, eventually, refusing, texts_to
 
 API = "operator-s3cret"
 REMINDER = ROOT / "flows" / "reminder.yaml"
+DEEP: list[Any] = []
+for _ in range(500):
+    DEEP = [DEEP]
 
 
 async def start(bot: Any, body: dict[str, Any], token: str | None = API) -> tuple[int, Any]:
@@ -185,6 +188,8 @@ async def test_operator_api_input_and_authentication(start_bot: Any) -> None:
         ({"flow": ["reminder"], "to": USER}, "flow must name"),
         ({"flow": "reminder", "to": USER, "restart": "no"}, "restart"),
         ({"flow": "reminder", "to": USER, "from": 4930}, "from must be"),
+        # Read (aiohttp's JSON goes deep) but not storable: a 500 before.
+        ({"flow": "reminder", "to": USER, "vars": {"deep": DEEP}}, "cannot be stored as JSON"),
     ]:
         status, problem = await start(bot, wrong)
         assert status == 400, wrong
@@ -193,6 +198,16 @@ async def test_operator_api_input_and_authentication(start_bot: Any) -> None:
     status, problem = await start(without, {"flow": "reminder", "to": USER})
     assert status == 403
     assert "--api-token" in problem["detail"]
+
+
+async def test_a_start_the_database_refuses_is_answered_503(start_bot: Any, tmp_path: Path) -> None:
+    bot = await start_bot(REMINDER, api_token=API)
+    with refusing(tmp_path / "bot.db", "INSERT ON inbox"):  # as a full disk would
+        status, problem = await start(bot, {"flow": "reminder", "to": USER})
+    assert status == 503  # try again later; it was a 500, "the server failed"
+    assert "try again later" in problem["detail"]
+    status, _ = await start(bot, {"flow": "reminder", "to": USER})
+    assert status == 201
 
 
 async def test_botkit_start_command(start_bot: Any, bot_sandbox: tuple[Sandbox, str]) -> None:

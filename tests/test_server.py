@@ -340,6 +340,11 @@ async def test_a_rule_whose_own_message_is_refused_again_is_not_set_off_again(
     assert len(await bot.store.outbox(("stubborn", USER))) == 2
 
 
+DEEP: list[Any] = []
+for _ in range(500):
+    DEEP = [DEEP]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
@@ -366,6 +371,11 @@ async def test_a_rule_whose_own_message_is_refused_again_is_not_set_off_again(
         (json.dumps({"event": "MoMessage", "messageId": "m", "channel": "x" * 100_000,
                      "from": "4917", "content": {"contentType": "text", "text": "x"}}).encode(),
          400, "channel"),
+        # Read (JSON parsers go 1,024 levels deep) but not storable (orjson writes 254): a
+        # 503, and tyntec would have sent it again for ever.
+        (json.dumps(mo_message("hi", extra=DEEP)).encode(), 400, "cannot be stored as JSON"),
+        (json.dumps({"event": "Brand::new", "extra": DEEP}).encode(), 400,
+         "cannot be stored as JSON"),
     ],
 )  # fmt: skip
 async def test_bad_input_gets_a_problem(

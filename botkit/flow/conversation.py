@@ -91,22 +91,30 @@ def unstorable(variables: dict[str, Any]) -> str | None:
     date, read back as text) would change under the flow.
     """
     for name, value in variables.items():
-        found = _unstorable_value(value, f"vars[{name!r}]")
+        found = _unstorable_value(value, f"vars[{name!r}]", MAX_DEPTH)
         if found is not None:
             return found
     return None
 
 
-def _unstorable_value(value: Any, path: str) -> str | None:
+#: How deep variables may nest: the store's JSON encoder stops at 254 levels, and the
+#: conversation around them takes a few.
+MAX_DEPTH = 200
+
+
+def _unstorable_value(value: Any, path: str, depth: int) -> str | None:
     if value is None or isinstance(value, bool | str):
         return None
     if isinstance(value, int):
         return None if _LOWEST <= value <= _HIGHEST else f"an integer too large to keep in {path}"
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{value} (not a number JSON holds) in {path}"
+    if isinstance(value, list | tuple | dict) and depth == 0:
+        where = path if len(path) <= 80 else f"{path[:80]}..."
+        return f"lists and mappings nested deeper than {MAX_DEPTH} levels in {where}"
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = _unstorable_value(item, f"{path}[{index}]")
+            found = _unstorable_value(item, f"{path}[{index}]", depth - 1)
             if found is not None:
                 return found
         return None
@@ -114,7 +122,7 @@ def _unstorable_value(value: Any, path: str) -> str | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"the key {key!r} (not text) in {path}"
-            found = _unstorable_value(item, f"{path}[{key!r}]")
+            found = _unstorable_value(item, f"{path}[{key!r}]", depth - 1)
             if found is not None:
                 return found
         return None

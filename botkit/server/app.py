@@ -20,7 +20,7 @@ from aiohttp import web
 
 from .._json import loads
 from ..flow import Conversation, Engine, Flow
-from ..store import NewEvent, OutboxMessage, Store
+from ..store import NewEvent, OutboxMessage, Store, UnstorableEvent
 from ..tyntec import TyntecClient
 from ..tyntec.models import MessageStatus, parse_event
 from ._problems import Reply, as_response, problem, problem_reply
@@ -314,6 +314,9 @@ class BotServer:
                 stored = await self.processor.receive(event)  # queued, or its turn done
             else:
                 (stored,) = await self.store.accept([event], now=self.clock())
+        except UnstorableEvent as error:  # sending it again cannot help
+            self.metrics.count("botkit_events_rejected_total", reason="invalid")
+            return problem_reply(400, "Invalid notification", str(error))
         except Exception as error:  # not stored, so not accepted: tyntec sends it again
             if self.store.failure is not None:  # the database's trouble: one line each
                 log.error("storing a %s event failed: %s; answered 503, to be sent again",

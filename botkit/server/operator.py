@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import secrets
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -14,13 +15,15 @@ import phonenumbers
 from aiohttp import web
 
 from .._numbers import digits
-from ..store import InboxEvent, NewEvent
+from ..store import InboxEvent, NewEvent, UnstorableEvent
 from ._problems import problem
 
 if TYPE_CHECKING:
     from .app import BotServer
 
 __all__ = ["start_conversation"]
+
+log = logging.getLogger("botkit.server")
 
 WAIT_FOR_TURN = 10.0
 #: How often one request id may be refused; the next try is refused at once (409).
@@ -65,6 +68,14 @@ async def start_conversation(server: BotServer, request: web.Request) -> web.Str
         stored = await _accept_once(server, start, request_id)
     except _RefusedTooOften as refused:
         return problem(409, "Cannot start", str(refused))
+    except UnstorableEvent as error:
+        return problem(400, "Bad Request", f"{error}; are the vars nested that deep?")
+    except Exception as error:  # not stored, so not started: as a webhook, 503
+        if server.store.failure is not None:  # the database's trouble: one line each
+            log.error("storing a start failed: %s; answered 503", error)
+        else:
+            log.exception("storing a start failed")
+        return problem(503, "Service Unavailable", "the start could not be stored; try again later")
     if stored is None:
         return web.json_response({"accepted": False, "duplicate": True}, status=200)
     # Waited for from here on: the event runs once submitted, not before. Only the request

@@ -34,6 +34,7 @@ from ..store import (
     StaleConversation,
     Store,
     UnreadableConversation,
+    UnstorableEvent,
 )
 from ._inbox_events import engine_event, event_story, turn_story
 from ._keyed import KeyedWorkers
@@ -155,6 +156,8 @@ class Processor:
                     story=turn_story(event, outcome, outbox),
                     on_commit=self.hand_over,
                 )
+            except UnstorableEvent:
+                raise  # the usual way could not store it either
             except Exception as error:
                 # Nothing was written: the conversation changed outside this server since
                 # it was cached (`botkit conversations reset`), or the store refused the

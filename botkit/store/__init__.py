@@ -21,6 +21,7 @@ from .base import (
     StoreFailure,
     StoreStats,
     UnreadableConversation,
+    UnstorableEvent,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "StoreFailure",
     "StoreStats",
     "UnreadableConversation",
+    "UnstorableEvent",
 ]
 
 _ON_FIRST_USE = {"Durability": ".sqlite", "SQLiteStore": ".sqlite"}

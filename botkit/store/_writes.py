@@ -38,6 +38,7 @@ from .base import (
     OutboxMessage,
     StaleConversation,
     StoreFailure,
+    UnstorableEvent,
 )
 
 __all__ = ["Write", "Writer"]
@@ -94,11 +95,16 @@ class Write:
         """Encode the rows (on the caller's thread)."""
         now = self.now
         processed = self.processes_event
-        self.event_rows = [
-            (e.dedupe_key, e.kind, e.flow, e.user, dumps(e.payload), now,
-             None if e.flow is not None and e.user is not None and not processed else now)
-            for e in self.events
-        ]  # fmt: skip
+        try:
+            self.event_rows = [
+                (e.dedupe_key, e.kind, e.flow, e.user, dumps(e.payload), now,
+                 None if e.flow is not None and e.user is not None and not processed else now)
+                for e in self.events
+            ]  # fmt: skip
+        except (TypeError, ValueError, RecursionError) as error:
+            # The JSON parsers take deeper nesting than the encoders give back (orjson:
+            # 1024 levels in, 254 out).
+            raise UnstorableEvent(f"the event cannot be stored as JSON: {error}") from None
         conversation = self.conversation
         if conversation is not None:
             self.conversation_row = (

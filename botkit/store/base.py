@@ -26,6 +26,7 @@ __all__ = [
     "Store",
     "StoreStats",
     "UnreadableConversation",
+    "UnstorableEvent",
 ]
 
 ConversationKey = tuple[str, str]
@@ -36,6 +37,12 @@ class StaleConversation(Exception):
     """The conversation changed in the database since it was loaded, by another process
     (``botkit conversations reset`` on a live server, say): the turn built on it was not
     written. Load it again and run the event anew."""
+
+
+class UnstorableEvent(ValueError):
+    """An event whose payload cannot be stored as JSON (it nests deeper than the encoder
+    goes): the sender's mistake, answered 400, and nothing was written. Sending it again
+    cannot help."""
 
 
 class UnreadableConversation(Exception):
