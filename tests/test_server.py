@@ -866,7 +866,7 @@ async def test_a_turn_the_store_refuses_is_tried_again_without_a_new_message(
 ) -> None:  # fmt: skip
     stand_in, _ = bot_sandbox
     bot = await start_bot()
-    bot.server.processor.retry_delays = (0.2,)
+    bot.server.processor.retry_delays = (0.2, 0.2, 0.2)  # not given up before it is mended
     await bot.post(mo_message("hi"))
     await eventually(lambda: len(texts_to(stand_in)) == 1)
 
@@ -877,6 +877,34 @@ async def test_a_turn_the_store_refuses_is_tried_again_without_a_new_message(
         assert len(texts_to(stand_in)) == 1  # nothing sent for a turn that was not stored
     # Tried again on its own: the user does not have to write again.
     await eventually(lambda: len(texts_to(stand_in)) == 2)
+    assert texts_to(stand_in)[-1] == "What's your order number? (6 digits)"
+
+
+async def test_a_turn_the_store_refuses_through_every_retry_is_dropped_and_the_user_goes_on(
+    start_bot: Any, bot_sandbox: tuple[Sandbox, str], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # Not the database's trouble (that is waited out) but this write's, every time: before,
+    # it was tried for ever, and every later message of the user waited behind it.
+    stand_in, _ = bot_sandbox
+    bot = await start_bot()
+    bot.server.processor.retry_delays = (0.05, 0.05)
+    await bot.post(mo_message("hi"))
+    await eventually(lambda: len(texts_to(stand_in)) == 1)
+
+    with refusing(tmp_path / "bot.db", "UPDATE ON conversations"):
+        await bot.post(mo_message("1"))
+        await eventually(lambda: len(texts_to(stand_in)) == 2)
+    assert texts_to(stand_in)[-1] == (
+        "Sorry, something went wrong on our side. Please try again in a minute."
+    )
+    assert "the store refused its turn 3 times; dropping the turn" in caplog.text
+    events = await bot.store.inbox_events(("support", USER))
+    (dropped,) = [e for e in events if e["kind"] == "message" and e["error"]]
+    assert "the store refused this turn: disk full" in dropped["error"]
+    # The conversation is as it was before the dropped turn, and takes the next message.
+    await bot.post(mo_message("1"))
+    await eventually(lambda: len(texts_to(stand_in)) == 3)
     assert texts_to(stand_in)[-1] == "What's your order number? (6 digits)"
 
 

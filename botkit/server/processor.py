@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -221,21 +222,42 @@ class Processor:
         while queue:
             try:
                 done = await self._process(queue[0])
-            except Exception:
+            except Exception as error:
                 # The store failed before the turn was stored (a full disk, say). The event
                 # stays first, and is tried again later, not only when the user next writes.
-                failures = self._store_failures.get(key, 0)
-                delay = self.retry_delays[min(failures, len(self.retry_delays) - 1)]
-                self._store_failures[key] = failures + 1
-                log.exception("%s %s: the store failed; trying the event again in %gs",
-                              *key, delay)  # fmt: skip
-                asyncio.get_running_loop().call_later(delay, self.notify, key)
-                return
+                if not await self._dropped_after(key, queue[0], error):
+                    return
+                done = True
             self._store_failures.pop(key, None)
             if not done:
                 return  # postponed: it stays first, and a timer pokes the key again later
             queue.popleft()
         self._queues.pop(key, None)
+
+    async def _dropped_after(
+        self, key: ConversationKey, event: InboxEvent, error: Exception
+    ) -> bool:
+        """After the store failed to take ``event``'s turn: True when the turn is dropped
+        for good (the event recorded as failed, the user told with ``on_error``), False
+        when the event is tried again later.
+
+        The database's own trouble (a full disk) is waited out, however long it lasts. A
+        write that fails the same other way through the whole schedule never will be
+        stored, and would hold up the user's later events for ever."""
+        failures = self._store_failures.get(key, 0)
+        if failures >= len(self.retry_delays) and not _database_trouble(error):
+            log.error("%s %s: event %d: the store refused its turn %d times; dropping the turn",
+                      *key, event.id, failures + 1)  # fmt: skip
+            try:
+                return await self._failed(event, None, f"the store refused this turn: {error}")
+            except Exception:
+                log.exception("%s %s: recording the dropped turn failed", *key)
+        delay = self.retry_delays[min(failures, len(self.retry_delays) - 1)]
+        self._store_failures[key] = failures + 1
+        log.error("%s %s: the store failed; trying the event again in %gs", *key, delay,
+                  exc_info=error)  # fmt: skip
+        asyncio.get_running_loop().call_later(delay, self.notify, key)
+        return False
 
     async def _process(self, event: InboxEvent, *, again: bool = False) -> bool:
         key = (event.flow, event.user)
@@ -408,6 +430,12 @@ class Processor:
         if outcome is None:
             return []
         return [_no_reply_back(request.to_payload()) for request in outcome.outbox]
+
+
+def _database_trouble(error: Exception) -> bool:
+    """Whether ``error`` is the database's own (a full disk, an I/O error, a lock held too
+    long), which passes, rather than one write's, which comes back every time."""
+    return isinstance(error, sqlite3.OperationalError | sqlite3.InternalError)
 
 
 def _no_reply_back(payload: dict[str, Any]) -> dict[str, Any]:
