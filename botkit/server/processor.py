@@ -434,8 +434,11 @@ class Processor:
 
 def _database_trouble(error: Exception) -> bool:
     """Whether ``error`` is the database's own (a full disk, an I/O error, a lock held too
-    long), which passes, rather than one write's, which comes back every time."""
-    return isinstance(error, sqlite3.OperationalError | sqlite3.InternalError)
+    long, a damaged file), which an operator or time mends, rather than one write's (a
+    constraint, a value it cannot bind), which comes back every time."""
+    return type(error) is sqlite3.DatabaseError or isinstance(
+        error, sqlite3.OperationalError | sqlite3.InternalError
+    )
 
 
 def _no_reply_back(payload: dict[str, Any]) -> dict[str, Any]:
