@@ -615,6 +615,43 @@ async def test_a_text_longer_than_its_channel_takes_reaches_the_user_in_parts(
         assert all(reply.message_id for reply in replies)  # the sandbox took each part
 
 
+async def test_a_text_of_more_than_20_messages_is_the_flows_mistake(make_flow: MakeFlow) -> None:
+    # A template that renders far more than anyone reads: before, 24,000 messages were
+    # being cut (each cut copying the rest), and the turn did not end for minutes.
+    flow = make_flow("""\
+        flow: loud
+        start: a
+        states:
+          a:
+            say: "{{ 'x' * 10**8 }}"
+            final: true
+    """)
+    async with FlowHarness(flow) as chat:
+        with pytest.raises(
+            FlowRuntimeError,
+            match=r"flow.yaml:5:\d+: .*the text is 100,000,000 "
+            r"characters: more than 20 messages of at most 4,096 on whatsapp",
+        ):
+            await chat.say("hi")
+        assert chat.sandbox.chat.messages == {}
+
+    # Counted in messages, not characters: words of 60 make a message each on tyntecEcho.
+    echo = make_flow("""\
+        flow: echo
+        start: a
+        states:
+          a:
+            say: "{{ message.text }}"
+            final: true
+    """)
+    word = "x" * 60
+    async with FlowHarness(echo, channel="tyntecEcho") as chat:
+        assert len(await chat.say(" ".join([word] * 20))) == 20
+    async with FlowHarness(echo, channel="tyntecEcho") as chat:
+        with pytest.raises(FlowRuntimeError, match="1,280 characters: more than 20 messages"):
+            await chat.say(" ".join([word] * 21))  # far below 20 x 100 characters
+
+
 @pytest.mark.parametrize(
     ("text", "limit", "parts"),
     [

@@ -18,6 +18,7 @@ from .events import DeliveryUpdate
 from .spec import FlowSpec, MessageSpec
 
 __all__ = [
+    "MAX_PARTS",
     "USER_CONTEXT_PREFIX",
     "account_key",
     "build_requests",
@@ -128,13 +129,23 @@ def build_requests(
     to = conversation.user
     if message.text is not None:
         limit = min(TEXT_LIMITS.get(channel, _NO_LIMIT) for channel in channels)
-        return [
-            messages.text(to, part, **common) for part in split_text(render(message.text), limit)
-        ]
+        text = render(message.text)
+        # (Longer than MAX_PARTS full parts is too many without cutting it: that is quick.)
+        parts = split_text(text, limit) if len(text) <= limit * MAX_PARTS else None
+        if parts is None or len(parts) > MAX_PARTS:
+            raise ValueError(
+                f"the text is {len(text):,} characters: more than {MAX_PARTS} messages of "
+                f"at most {limit:,} on {'/'.join(channels)}; shorten it"
+            )
+        return [messages.text(to, part, **common) for part in parts]
     return [_request(message, to, common, render, value)]
 
 
 _NO_LIMIT = 1 << 30
+
+#: The most messages one text is cut into: a template that renders far more than anyone
+#: reads (an action's whole result, a loop) is a mistake to report, not a flood to send.
+MAX_PARTS = 20
 
 
 def split_text(text: str, limit: int) -> list[str]:
@@ -144,9 +155,9 @@ def split_text(text: str, limit: int) -> list[str]:
     line break, sentence end or space that keeps the part at least half full, else at
     ``limit``."""
     parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[: limit + 1]  # a space right after the limit is a clean cut too
+    start = 0  # where the rest begins: slicing the rest off each time copied it, per part
+    while len(text) - start > limit:
+        window = text[start : start + limit + 1]  # a space right after the limit: a clean cut
         cut = 0
         for boundary in ("\n\n", "\n", ". ", "! ", "? ", " "):
             found = window.rfind(boundary)
@@ -155,9 +166,13 @@ def split_text(text: str, limit: int) -> list[str]:
                 break
         if cut == 0:
             cut = limit
-        part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        part = window[:cut].rstrip()
         if part:
             parts.append(part)
+        start += cut
+        while start < len(text) and text[start].isspace():
+            start += 1
+    rest = text[start:]
     if rest.strip() or not parts:
         parts.append(rest)
     return parts
