@@ -616,20 +616,20 @@ async def test_a_text_longer_than_its_channel_takes_reaches_the_user_in_parts(
 
 
 async def test_a_text_of_more_than_20_messages_is_the_flows_mistake(make_flow: MakeFlow) -> None:
-    # A template that renders far more than anyone reads: before, 24,000 messages were
-    # being cut (each cut copying the rest), and the turn did not end for minutes.
+    # A template that renders far more than anyone reads: before, 245 messages were sent
+    # (and at 100 MB, cutting copied the rest per part: the turn took minutes).
     flow = make_flow("""\
         flow: loud
         start: a
         states:
           a:
-            say: "{{ 'x' * 10**8 }}"
+            say: "{{ 'x' * 999999 }}"
             final: true
     """)
     async with FlowHarness(flow) as chat:
         with pytest.raises(
             FlowRuntimeError,
-            match=r"flow.yaml:5:\d+: .*the text is 100,000,000 "
+            match=r"flow.yaml:5:\d+: .*the text is 999,999 "
             r"characters: more than 20 messages of at most 4,096 on whatsapp",
         ):
             await chat.say("hi")
@@ -650,6 +650,37 @@ async def test_a_text_of_more_than_20_messages_is_the_flows_mistake(make_flow: M
     async with FlowHarness(echo, channel="tyntecEcho") as chat:
         with pytest.raises(FlowRuntimeError, match="1,280 characters: more than 20 messages"):
             await chat.say(" ".join([word] * 21))  # far below 20 x 100 characters
+
+
+async def test_a_template_that_would_stall_the_server_fails_its_event_at_once(
+    make_flow: MakeFlow,
+) -> None:
+    # Rendering runs on the event loop: `'x' * 10**9` (a gigabyte) or `10 ** (10**10)`
+    # (minutes of arithmetic) held up every user of the bot. Jinja's sandbox bounds range()
+    # only; botkit bounds `*` and `**` too.
+    flow = make_flow("""\
+        flow: heavy
+        start: a
+        states:
+          a:
+            on:
+              - if: {text: [big]}
+                say: "{{ 'x' * 10**9 }}"
+              - if: {text: [power]}
+                set: {n: "{{ 10 ** (10**10) }}"}
+              - if: {text: [bye]}
+                goto: done
+              - else:
+                say: "{{ 'ab' * 3 }} {{ [0] * 2 }} {{ 2 ** 10 }} {{ 2.0 ** 0.5 > 1 }}"
+          done: {final: true}
+    """)
+    async with FlowHarness(flow) as chat:
+        await chat.say("hi")  # starts: a says nothing on entering
+        assert said(await chat.say("hi")) == ["ababab [0, 0] 1024 True"]  # the usual uses
+        with pytest.raises(FlowRuntimeError, match=r"'\*' would make 1,000,000,000 items"):
+            await chat.say("big")
+        with pytest.raises(FlowRuntimeError, match=r"'\*\*' with an exponent of 10,000,000,000"):
+            await chat.say("power")
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,9 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.parser import Parser
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = ["CONTEXT_NAMES", "TemplateError", "Templates", "has_template"]
@@ -22,6 +24,41 @@ __all__ = ["CONTEXT_NAMES", "TemplateError", "Templates", "has_template"]
 CONTEXT_NAMES = frozenset({"user", "vars", "message", "flow", "state"})
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
+
+
+#: The longest text or list a template's ``*`` may make, and the largest exponent of a
+#: whole number's ``**``: beyond them the result is megabytes, or takes minutes to compute,
+#: and rendering holds up every user of the bot (Jinja's sandbox already bounds `range`).
+MAX_REPEATED = 1_000_000
+MAX_EXPONENT = 10_000
+
+
+class _BoundedEnvironment(SandboxedEnvironment):
+    """Jinja's sandbox with ``*`` and ``**`` bounded: ``{{ 'x' * 10**9 }}`` and
+    ``{{ 10**10**10 }}`` fail the render at once, instead of stalling the server."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for sequence, count in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and isinstance(count, int)
+                    and len(sequence) * count > MAX_REPEATED
+                ):
+                    raise SecurityError(
+                        f"'*' would make {len(sequence) * count:,} items; at most "
+                        f"{MAX_REPEATED:,} in a template"
+                    )
+        elif (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right > MAX_EXPONENT
+        ):
+            raise SecurityError(f"'**' with an exponent of {right:,}; at most {MAX_EXPONENT:,}")
+        return super().call_binop(context, operator, left, right)
 
 
 class TemplateError(Exception):
@@ -44,7 +81,7 @@ class Templates:
     def __init__(self) -> None:
         # StrictUndefined: a typo like `vars.ordr` is an error naming the line, not an empty
         # string silently sent to a user.
-        self._env = SandboxedEnvironment(
+        self._env = _BoundedEnvironment(
             undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         self._templates: dict[str, jinja2.Template] = {}
