@@ -18,7 +18,7 @@ from .events import DeliveryUpdate
 from .spec import FlowSpec, MessageSpec
 
 __all__ = [
-    "MAX_PARTS",
+    "MAX_TEXT",
     "USER_CONTEXT_PREFIX",
     "account_key",
     "build_requests",
@@ -130,22 +130,21 @@ def build_requests(
     if message.text is not None:
         limit = min(TEXT_LIMITS.get(channel, _NO_LIMIT) for channel in channels)
         text = render(message.text)
-        # (Longer than MAX_PARTS full parts is too many without cutting it: that is quick.)
-        parts = split_text(text, limit) if len(text) <= limit * MAX_PARTS else None
-        if parts is None or len(parts) > MAX_PARTS:
+        if len(text) > MAX_TEXT:
             raise ValueError(
-                f"the text is {len(text):,} characters: more than {MAX_PARTS} messages of "
-                f"at most {limit:,} on {'/'.join(channels)}; shorten it"
+                f"the text is {len(text):,} characters, more than the {MAX_TEXT:,} a message "
+                "may have even when cut into several; shorten it"
             )
-        return [messages.text(to, part, **common) for part in parts]
+        return [messages.text(to, part, **common) for part in split_text(text, limit)]
     return [_request(message, to, common, render, value)]
 
 
 _NO_LIMIT = 1 << 30
 
-#: The most messages one text is cut into: a template that renders far more than anyone
-#: reads (an action's whole result, a loop) is a mistake to report, not a flood to send.
-MAX_PARTS = 20
+#: The longest text a message may render to, before it is cut for its channel: WhatsApp's
+#: own limit on what a user may write. A template that renders far more than anyone reads
+#: (an action's whole result, a loop gone wrong) is a mistake to report, not a flood to send.
+MAX_TEXT = 65_536
 
 
 def split_text(text: str, limit: int) -> list[str]:
