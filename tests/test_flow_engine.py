@@ -648,7 +648,8 @@ async def test_a_text_longer_than_a_message_may_be_is_the_flows_mistake(
     async with FlowHarness(echo, channel="tyntecEcho") as chat:
         replies = await chat.say("word " * 1000)
     assert len(replies) == 50  # 20 words of 4 and their spaces: 99 characters each
-    assert " ".join(reply.content["text"] for reply in replies) == ("word " * 1000).strip()
+    text = " ".join(reply.content["text"] for reply in replies)
+    assert text.strip() == ("word " * 1000).strip()  # nothing lost
 
 
 async def test_a_template_that_would_stall_the_server_fails_its_event_at_once(
