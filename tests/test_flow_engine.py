@@ -652,6 +652,44 @@ async def test_a_text_longer_than_a_message_may_be_is_the_flows_mistake(
     assert text.strip() == ("word " * 1000).strip()  # nothing lost
 
 
+async def test_a_message_a_channel_cannot_carry_is_said_in_the_flows_terms(
+    make_flow: MakeFlow,
+) -> None:
+    # The client's errors named its parameters ("pass sms_text=", "needs from_"), which a
+    # flow does not have.
+    flow = make_flow("""\
+        flow: notice
+        start: a
+        states:
+          a:
+            say: {template: welcome, language: en}
+            final: true
+    """)
+    async with FlowHarness(flow, channel="sms") as chat:
+        with pytest.raises(
+            FlowRuntimeError,
+            match=r"SMS cannot carry a template message: give "
+            r"it an `sms_text:`, the text SMS sends instead",
+        ):
+            await chat.say("hi")
+    echo = make_flow("""\
+        flow: echo
+        start: a
+        states:
+          a:
+            say: "hi"
+            final: true
+    """)
+    async with FlowHarness(echo, channel="tyntecEcho") as chat:
+        to_nobody = dataclasses.replace(chat.message(text="hi"), to=None)  # `to` is optional
+        with pytest.raises(
+            FlowRuntimeError,
+            match=r"no tyntecEcho account to send from: give "
+            r"the message, or the flow, `from: \{tyntecEcho: ACCOUNT\}`",
+        ):
+            await chat.send(to_nobody)
+
+
 async def test_a_template_that_would_stall_the_server_fails_its_event_at_once(
     make_flow: MakeFlow,
 ) -> None:

@@ -83,6 +83,14 @@ async def test_send_mistakes_are_said_as_the_options_that_make_them(
     )
     assert code == 2
     assert err.splitlines()[-1] == "Error: url: must be an http(s) URL, got 'ftp://a/b.png'"
+    code, _, err = await botkit(
+        sandbox_url, "send", "--to", USER, "--template", "hello", "--channel", "whatsapp",
+        "--channel", "sms", "--from", "whatsapp=4930123",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[-1] == (  # it said "pass sms_text=", the client's parameter
+        "Error: SMS cannot carry a template message: give --sms-text, the text SMS sends instead"
+    )
     assert not sandbox.chat.messages
 
 

@@ -13,7 +13,7 @@ import click
 import pydantic
 
 from ..tyntec import TyntecError, messages
-from ..tyntec.messages import MissingSender
+from ..tyntec.messages import MissingSender, MissingSmsText
 from ._options import api_options, tyntec_client
 
 __all__ = ["otp", "send", "start"]
@@ -143,6 +143,10 @@ def send(
         raise click.UsageError(
             f"a {exc.channel} message needs the account it is sent from: give --from ACCOUNT,"
             f" or --from {exc.channel}=ACCOUNT for each channel of a chain"
+        ) from None
+    except MissingSmsText as exc:
+        raise click.UsageError(
+            f"SMS cannot carry a {exc.kind} message: give --sms-text, the text SMS sends instead"
         ) from None
     except pydantic.ValidationError as exc:  # one line per mistake, without pydantic's links
         raise click.UsageError(_mistakes(exc)) from None

@@ -24,6 +24,7 @@ import pydantic
 from transitions import Machine
 
 from ..tyntec import APIError, TyntecClient, TyntecError
+from ..tyntec.messages import MissingSender, MissingSmsText
 from ..tyntec.models import MessageRequest, OtpCheckOutcome
 from ._source import Position
 from .checks import edges
@@ -637,7 +638,9 @@ class _Turn:
                     value=functools.partial(self._value_at, here),
                 )
             except (pydantic.ValidationError, ValueError) as exc:
-                raise self._error(here, f"cannot send this message: {_short(exc)}") from None
+                raise self._error(
+                    here, f"cannot send this message: {_in_flow_terms(exc)}"
+                ) from None
             origin = self.flow.position(*here)
             if len(requests) > 1:
                 self.note(f"the text at {origin} is longer than its channel takes: sent in "
@@ -723,6 +726,22 @@ def _international(number: str) -> str:
     # tyntec's webhooks write numbers without "+"; the 2FA API wants E.164.
     number = number.strip()
     return f"+{number}" if number.isdigit() else number
+
+
+def _in_flow_terms(error: Exception) -> str:
+    """The client's complaint about a message, said with the flow's keys rather than the
+    client's parameters (``from:``, not ``from_=``)."""
+    if isinstance(error, MissingSender):
+        return (
+            f"no {error.channel} account to send from: give the message, or the flow, "
+            f"`from: {{{error.channel}: ACCOUNT}}`"
+        )
+    if isinstance(error, MissingSmsText):
+        return (
+            f"SMS cannot carry a {error.kind} message: give it an `sms_text:`, the text SMS "
+            "sends instead"
+        )
+    return _short(error)
 
 
 def _short(error: Exception) -> str:

@@ -33,7 +33,7 @@ from .models.chat import (
     TemplateParameter,
 )
 
-__all__ = ["MissingSender", "location", "media", "template", "text", "url"]
+__all__ = ["MissingSender", "MissingSmsText", "location", "media", "template", "text", "url"]
 
 Senders = str | Mapping[str, str] | None
 ChannelContent = dict[str, Any]
@@ -45,6 +45,15 @@ class MissingSender(ValueError):
     def __init__(self, channel: str) -> None:
         super().__init__(f"a {channel} message needs from_ (the sending {channel} account)")
         self.channel = channel
+
+
+class MissingSmsText(ValueError):
+    """A media, template or location message falls back to SMS, which carries only text,
+    and no ``sms_text`` says what SMS sends instead."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"SMS cannot carry a {kind} message; pass sms_text= for the SMS fallback")
+        self.kind = kind
 
 
 def text(
@@ -174,7 +183,7 @@ def location(
 
 def _sms_fallback(sms_text: str | None, kind: str) -> ChannelContent:
     if sms_text is None:
-        raise ValueError(f"SMS cannot carry a {kind} message; pass sms_text= for the SMS fallback")
+        raise MissingSmsText(kind)
     return {"content_type": "text", "text": sms_text}
 
 
