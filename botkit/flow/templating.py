@@ -35,7 +35,7 @@ MAX_EXPONENT = 10_000
 
 class _BoundedEnvironment(SandboxedEnvironment):
     """Jinja's sandbox with ``*`` and ``**`` bounded: ``{{ 'x' * 10**9 }}`` and
-    ``{{ 10**10**10 }}`` fail the render at once, instead of stalling the server."""
+    ``{{ 10 ** (10**10) }}`` fail the render at once, instead of stalling the server."""
 
     intercepted_binops = frozenset({"*", "**"})
 

@@ -400,18 +400,15 @@ def _set(application: Application, settings: dict[str, Any]) -> str | None:
 
 
 def _whole(value: Any, name: str) -> int:
-    """A whole number given as a JSON number or as text (a query's value)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{name} must be a whole number")
-    try:
-        number = float(value) if isinstance(value, float) else int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number") from None
-    if isinstance(number, float):
-        if not number.is_integer():
-            raise ValueError(f"{name} must be a whole number")
-        number = int(number)
-    return number
+    """A whole number given as a JSON number (``6``, ``6.0``) or as text (a query's)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be a whole number")
 
 
 #: The largest values of the spec's int32 and int64 formats.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -245,7 +244,7 @@ class Processor:
         write that fails the same other way through the whole schedule never will be
         stored, and would hold up the user's later events for ever."""
         failures = self._store_failures.get(key, 0)
-        if failures >= len(self.retry_delays) and not _database_trouble(error):
+        if failures >= len(self.retry_delays) and not self.store.database_trouble(error):
             log.error("%s %s: event %d: the store refused its turn %d times; dropping the turn",
                       *key, event.id, failures + 1)  # fmt: skip
             try:
@@ -430,15 +429,6 @@ class Processor:
         if outcome is None:
             return []
         return [_no_reply_back(request.to_payload()) for request in outcome.outbox]
-
-
-def _database_trouble(error: Exception) -> bool:
-    """Whether ``error`` is the database's own (a full disk, an I/O error, a lock held too
-    long, a damaged file), which an operator or time mends, rather than one write's (a
-    constraint, a value it cannot bind), which comes back every time."""
-    return type(error) is sqlite3.DatabaseError or isinstance(
-        error, sqlite3.OperationalError | sqlite3.InternalError
-    )
 
 
 def _no_reply_back(payload: dict[str, Any]) -> dict[str, Any]:

@@ -169,6 +169,12 @@ class Store(abc.ABC):
         full disk, not a conflict); None once one commits again."""
         return None
 
+    def database_trouble(self, error: Exception) -> bool:
+        """Whether ``error`` is the database's own trouble (a full disk, an I/O error, a
+        damaged file), which time or an operator mends, rather than one write's (a
+        constraint, a value it cannot take), which comes back on every try."""
+        return False
+
     @abc.abstractmethod
     async def try_write(self) -> None:
         """Commit a write of no consequence, to learn whether the database takes writes

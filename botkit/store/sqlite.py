@@ -144,6 +144,11 @@ class SQLiteStore(Store):
             raise
         db.execute("COMMIT")
 
+    def database_trouble(self, error: Exception) -> bool:
+        return type(error) is sqlite3.DatabaseError or isinstance(
+            error, sqlite3.OperationalError | sqlite3.InternalError
+        )
+
     @property
     def writer(self) -> Writer:
         if self._writer is None:
