@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -836,3 +839,55 @@ async def test_a_rules_regex_that_runs_too_long_is_stopped_at_its_line(
     with pytest.raises(FlowRuntimeError, match=r"took over 0\.1 s") as caught:
         await engine.handle(started.conversation, _text("a" * 4000 + "!"))
     assert str(caught.value).startswith(f"{flow.file}:6:")
+
+
+async def test_a_regex_check_keeps_the_gil_while_another_thread_runs(
+    make_flow: MakeFlow,
+) -> None:
+    # Under load the store's writer thread runs Python beside the event loop. A search that
+    # let go of the GIL had to wait for the writer to give it back, up to the switch
+    # interval, on every answer checked (and the wait counted against the regex's timeout).
+    # Under a long switch interval, a thread waiting for the GIL gets it only when the loop's
+    # thread lets go of it itself.
+    flow = make_flow("""\
+        flow: order
+        start: ask_order
+        states:
+          ask_order:
+            ask: "Your order number?"
+            expect: {regex: '\\b\\d{6}\\b'}
+            retry: "Six digits, please."
+            save: order
+            goto: ask_order
+    """)
+    engine = Engine([flow])
+    conversation = (await engine.handle(Conversation("order", "4917"), _text("hi"))).conversation
+    # Long answers, so that each search lasts long enough for the waiting thread to wake.
+    wrong, right = "x" * 20_000, "x" * 20_000 + " 123456"
+    stop = threading.Event()
+    spins = [0]
+
+    def spin() -> None:
+        time.sleep(0.05)  # then it waits for the GIL, under the long switch interval
+        while not stop.is_set():
+            spins[0] += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(5.0)
+    spinner = threading.Thread(target=spin)
+    try:
+        spinner.start()
+        waiting = time.perf_counter() + 0.1
+        while time.perf_counter() < waiting:  # holds the GIL until the spinner wants it
+            pass
+        for answer in [wrong, right] * 20:
+            conversation = (await engine.handle(conversation, _text(answer))).conversation
+            if spins[0]:
+                break
+        ran = spins[0]
+    finally:
+        stop.set()
+        spinner.join()
+        sys.setswitchinterval(interval)
+    assert conversation.vars["order"] == right
+    assert ran == 0, "another thread ran while answers were checked: a search let go of the GIL"
