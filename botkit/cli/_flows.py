@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..flow import FlowError, check_flow, load_flow
+from ..flow import FlowError, advise, check_flow, load_flow
 from ..flow.graph import GraphvizMissing, dot, mermaid, render_graphviz
 from ..server.reload import flow_files
 from ..testing.flowtests import RemoteTarget, collect_flow_tests, discover_flow_tests
@@ -30,20 +30,29 @@ def _importable_cwd() -> None:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--no-import", is_flag=True, help="Do not import the Python actions a flow calls.")
-def validate(paths: tuple[str, ...], no_import: bool) -> None:
-    """Check flows without running them; every problem as file:line:column."""
+@click.option("--strict", is_flag=True, help="Fail on warnings too, not only on problems.")
+def validate(paths: tuple[str, ...], no_import: bool, strict: bool) -> None:
+    """Check flows without running them; every problem as file:line:column, then what may
+    fail at run time as warnings."""
     _importable_cwd()
-    total = 0
+    problems = warnings = 0
     files = _flow_files(paths)
     for file in files:
-        problems = check_flow(file, import_actions=not no_import)
-        for problem in problems:
+        found = check_flow(file, import_actions=not no_import)
+        for problem in found:
             click.echo(str(problem), err=True)
-        total += len(problems)
-    if total:
-        click.echo(f"{total} problem(s) in {len(files)} file(s)", err=True)
+        problems += len(found)
+        if not found:
+            advice = advise(load_flow(file, import_actions=not no_import))
+            for warning in advice:
+                click.echo(str(warning), err=True)
+            warnings += len(advice)
+    if problems or (strict and warnings):
+        counted = [f"{problems} problem(s)"] + [f"{warnings} warning(s)"] * bool(warnings)
+        click.echo(f"{' and '.join(counted)} in {len(files)} file(s)", err=True)
         raise SystemExit(1)
-    click.echo(f"{len(files)} flow(s) OK")
+    noted = f", {warnings} warning(s)" if warnings else ""
+    click.echo(f"{len(files)} flow(s) OK{noted}")
 
 
 @click.command()

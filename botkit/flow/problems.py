@@ -10,6 +10,7 @@ __all__ = [
     "FlowError",
     "FlowProblem",
     "FlowRuntimeError",
+    "FlowWarning",
     "ReachesOutside",
     "TemporaryFailure",
 ]
@@ -25,6 +26,19 @@ class FlowProblem:
 
     def __str__(self) -> str:
         text = f"{self.position}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+@dataclass(frozen=True)
+class FlowWarning:
+    """Something in a valid flow that can fail at run time (see :mod:`.advice`)."""
+
+    position: Position
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.position}: warning: {self.message}"
         return f"{text}\n    hint: {self.hint}" if self.hint else text
 
 

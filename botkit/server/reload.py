@@ -20,14 +20,23 @@ import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
-from ..flow import Flow, FlowError, load_flow
+from ..flow import Flow, FlowError, advise, load_flow
 from .routing import Router, RoutingError
 
-__all__ = ["FlowReloader", "flow_files"]
+__all__ = ["FlowReloader", "flow_files", "load_and_warn"]
 
 Stamp = tuple[float, int]  # a file's modification time and size
 
 log = logging.getLogger("botkit.server")
+
+
+def load_and_warn(file: Path) -> Flow:
+    """Load a flow file to serve it, logging what :func:`botkit.flow.advise` warns of: the
+    operator reads it when the flow starts serving, not when a user's turn fails on it."""
+    flow = load_flow(file)
+    for warning in advise(flow):
+        log.warning("%s", warning)
+    return flow
 
 
 def flow_files(paths: list[Path], *, recursive: bool = False) -> list[Path]:
@@ -152,7 +161,7 @@ class FlowReloader:
         loaded: list[Flow] = []
         for file in changed:
             try:
-                loaded.append(load_flow(file))
+                loaded.append(load_and_warn(file))
             except FlowError as exc:
                 log.error("reload: %s has problems; keeping the running version:\n%s", file, exc)
         if not loaded:

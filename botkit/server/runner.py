@@ -17,14 +17,14 @@ from typing import Literal
 
 from aiohttp import web
 
-from ..flow import Flow, load_flow
+from ..flow import Flow
 from ..sandbox import DEFAULT_API_KEY, Sandbox
 from ..store import Durability, SQLiteStore
 from ..tyntec import TyntecClient
 from ._collector import settle_collector
 from ._db_lock import DatabaseInUse, DatabaseLock
 from .app import DEFAULT_MAX_BODY, BotServer, Sending
-from .reload import flow_files
+from .reload import flow_files, load_and_warn
 from .site import BotSite
 
 __all__ = ["CannotListen", "DatabaseInUse", "ServeOptions", "find_flows", "serve"]
@@ -62,7 +62,7 @@ def find_flows(paths: list[Path]) -> list[Flow]:
     files = flow_files(paths)
     if not files:
         raise ValueError(f"no flow files in {', '.join(map(str, paths))}")
-    return [load_flow(file) for file in files]
+    return [load_and_warn(file) for file in files]
 
 
 async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> None:

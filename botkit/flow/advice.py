@@ -1,0 +1,108 @@
+"""Warnings about a flow that is valid but can fail at run time in a way a reading can tell.
+
+Problems (:mod:`.checks`) stop a flow from loading; a warning does not: the flow may be meant
+for a channel where it cannot fail. ``botkit validate`` prints them (``--strict`` counts them
+as problems) and ``botkit serve`` logs them when it loads the flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ._durations import format_duration
+from ._source import Path_
+from .loader import Flow
+from .outgoing import WHATSAPP_WINDOW
+from .problems import FlowWarning
+from .spec import BranchSpec, MessageSpec, RuleSpec, StateSpec
+
+__all__ = ["advise"]
+
+
+def advise(flow: Flow) -> list[FlowWarning]:
+    """Every warning about ``flow``, in the order of the file."""
+    warnings = list(_closed_window(flow))
+    warnings.sort(key=lambda w: (w.position.line, w.position.column))
+    return warnings
+
+
+def _closed_window(flow: Flow) -> Iterator[FlowWarning]:
+    """Free-form WhatsApp messages sent when a wait of 24 hours or more times out.
+
+    A wait starts at the user's last message or later, so when a timeout of a day or more
+    fires, WhatsApp's 24-hour window is closed: only templates are delivered, and a free-form
+    message without an ``outside_window`` template fails its turn (see the engine's
+    ``_within_window``). Reminders are what long timeouts are for, so this is worth saying
+    before the first reminder is due."""
+    spec = flow.spec
+    reported: set[Path_] = set()
+    for name, state in spec.states.items():
+        timeout = state.timeout or spec.timeout
+        if not state.waits or not timeout or timeout < WHATSAPP_WINDOW:
+            continue
+        for rule_path, rule in _timeout_rules(flow, name, state):
+            for path, message in _sent_by(flow, rule_path, rule):
+                if path not in reported and _fails_outside_window(flow, message):
+                    reported.add(path)
+                    yield _warning(flow, path, name, timeout, message)
+
+
+def _timeout_rules(flow: Flow, name: str, state: StateSpec) -> Iterator[tuple[Path_, RuleSpec]]:
+    """The rules that may handle ``timeout`` in state ``name`` (globals are tried first)."""
+    for index, rule in enumerate(flow.spec.globals):
+        if rule.if_ is not None and rule.if_.event == "timeout":
+            yield ("globals", index), rule
+    for index, rule in enumerate(state.on):
+        if rule.if_ is not None and rule.if_.event == "timeout":
+            yield ("states", name, "on", index), rule
+
+
+def _sent_by(flow: Flow, rule_path: Path_, rule: RuleSpec) -> Iterator[tuple[Path_, MessageSpec]]:
+    """The messages a rule sends: its own ``say``, then those of the states its ``goto``
+    enters, up to and including the first waiting state of each way."""
+    for index, message in enumerate(rule.say or []):
+        yield (*rule_path, "say", index), message
+    seen: set[str] = set()
+    pending = _targets(rule.goto)
+    while pending:
+        name = pending.pop(0)
+        if name in seen or name not in flow.spec.states:
+            continue
+        seen.add(name)
+        state = flow.spec.states[name]
+        for part in ("say", "ask"):
+            for index, message in enumerate(getattr(state, part) or []):
+                yield ("states", name, part, index), message
+        if state.otp is not None:
+            for index, message in enumerate(state.otp.prompt):
+                yield ("states", name, "otp", "prompt", index), message
+        if not state.final and not state.ask and not state.otp:
+            pending += _targets(state.goto)
+
+
+def _targets(goto: list[BranchSpec] | None) -> list[str]:
+    return [branch.to for branch in goto or []]
+
+
+def _fails_outside_window(flow: Flow, message: MessageSpec) -> bool:
+    """True when ``message`` may go to WhatsApp alone, as free-form content, with nothing
+    to send instead outside the window. With no channels given, it goes on the channel
+    the user wrote on, which may be WhatsApp."""
+    if message.template is not None or message.outside_window is not None:
+        return False
+    channels = message.channels or flow.spec.channels
+    return channels is None or channels == ["whatsapp"]
+
+
+def _warning(
+    flow: Flow, path: Path_, state: str, timeout: float, message: MessageSpec
+) -> FlowWarning:
+    who = "" if message.channels or flow.spec.channels else "when the user wrote on WhatsApp, "
+    return FlowWarning(
+        flow.position(*path),
+        f"sent when state '{state}' times out, after {format_duration(timeout)}, when "
+        "WhatsApp's 24-hour window has closed and WhatsApp delivers only templates: "
+        f"{who}this message fails its turn",
+        "give it an outside_window: {template: ..., language: ...} to send instead, or make "
+        "it a template; with channels: [whatsapp, sms] it goes by SMS instead",
+    )
