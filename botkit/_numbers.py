@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["digits"]
+import phonenumbers
+
+__all__ = ["digits", "is_phone_number"]
 
 _NOT_DIGITS = re.compile(r"\D+")
 
@@ -17,3 +19,13 @@ def digits(number: str | None) -> str:
     if number.isdigit():
         return number  # what tyntec sends: the common case, at no cost
     return _NOT_DIGITS.sub("", number) or number
+
+
+def is_phone_number(number: str) -> bool:
+    """True when ``number`` can be a phone number in international form, with or without
+    its ``+`` (``+491701234567``, ``491701234567``): what WhatsApp and SMS send to."""
+    try:
+        parsed = phonenumbers.parse(number if number.startswith("+") else f"+{number}")
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_possible_number(parsed)

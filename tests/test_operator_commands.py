@@ -109,3 +109,21 @@ async def test_otp_errors_are_clear(sandbox_url: str) -> None:
     code, _, err = await botkit(sandbox_url, "otp", "send", "12")
     assert code == 1
     assert "Invalid" in err or "valid E.164" in err
+
+
+async def test_send_to_something_that_is_not_a_number(sandbox: Sandbox, sandbox_url: str) -> None:
+    code, _, err = await botkit(
+        sandbox_url, "send", "--to", "12", "--text", "hi", "--channel", "tyntecEcho",
+        "--channel", "sms", "--from", "tyntecEcho=bot", "--from", "sms=Shop",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "Error: Invalid value for --to: '12' is not a phone number; sms sends to numbers in "
+        "international form, like +491701234567"
+    )
+    assert not sandbox.chat.messages
+    # tyntecEcho's users are names, not numbers.
+    code, _, err = await botkit(sandbox_url, "send", "--to", "ana", "--text", "hi",
+                                "--channel", "tyntecEcho", "--from", "bot")  # fmt: skip
+    assert code == 0, err
+    assert [m.request["to"] for m in sandbox.chat.messages.values()] == ["ana"]

@@ -12,6 +12,7 @@ import aiohttp
 import click
 import pydantic
 
+from .._numbers import is_phone_number
 from ..tyntec import TyntecError, messages
 from ..tyntec.messages import MissingSender, MissingSmsText
 from ._options import api_options, tyntec_client
@@ -89,7 +90,8 @@ async def _post(url: str, body: dict[str, Any], token: str | None) -> tuple[int,
 
 
 @click.command()
-@click.option("--to", "to", required=True, help="The recipient, like +491701234567.")
+@click.option("--to", "to", required=True,
+              help="The recipient, like +491701234567 (on tyntecEcho, any name).")  # fmt: skip
 @click.option(
     "--channel", "channels", multiple=True, type=click.Choice(["whatsapp", "sms", "tyntecEcho"]),
     help="A channel; repeat for a fallback chain (default: whatsapp).",
@@ -118,10 +120,16 @@ def send(
                             ("location", location)) if v]  # fmt: skip
     if len(kinds) != 1:
         raise click.UsageError("give exactly one of --text, --media, --template, --location")
-    common: dict[str, Any] = {
-        "channels": list(channels) or ["whatsapp"],
-        "from_": _senders(senders),
-    }
+    chain = list(channels) or ["whatsapp"]
+    numbered = [channel for channel in chain if channel in ("whatsapp", "sms")]
+    if numbered and not is_phone_number(to):
+        raise click.BadParameter(
+            f"{to!r} is not a phone number; {' and '.join(numbered)} "
+            f"{'send' if len(numbered) > 1 else 'sends'} to numbers in international form, "
+            "like +491701234567",
+            param_hint="--to",
+        )
+    common: dict[str, Any] = {"channels": chain, "from_": _senders(senders)}
     try:
         if text:
             request = messages.text(to, text, **common)

@@ -11,10 +11,9 @@ import secrets
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
 from aiohttp import web
 
-from .._numbers import digits
+from .._numbers import digits, is_phone_number
 from ..store import InboxEvent, NewEvent, UnstorableEvent
 from ._problems import problem
 
@@ -143,7 +142,7 @@ def _check(server: BotServer, body: dict[str, Any]) -> tuple[NewEvent, str] | we
     if flow is None:
         return problem(404, "Unknown flow", f"no flow {flow_name!r} is served (served: {known})")
     to = body.get("to")
-    if not isinstance(to, str) or not _is_phone(to):
+    if not isinstance(to, str) or not is_phone_number(to):
         return problem(400, "Bad Request", "to must be the user's phone number, like +491701234567")
     variables = body.get("vars") or {}
     if not isinstance(variables, dict):
@@ -184,11 +183,3 @@ def _own_account(accounts: Any, senders: Any, channel: str) -> str | None:
         return str(listed[0])
     sender = (senders or {}).get(channel)
     return str(sender) if sender else None
-
-
-def _is_phone(number: str) -> bool:
-    try:
-        parsed = phonenumbers.parse(number if number.startswith("+") else f"+{number}")
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.is_possible_number(parsed)
