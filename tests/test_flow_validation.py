@@ -417,3 +417,59 @@ def test_urls_and_places_from_templates_are_checked_when_built(tmp_path: Path) -
         "    final: true\n"
     )
     assert check_flow(write(tmp_path, flow)) == []
+
+
+def test_an_outside_window_template_is_checked_at_its_own_line(tmp_path: Path) -> None:
+    # It is rendered when the window has closed, a day or more after the flow went live.
+    path = write(
+        tmp_path,
+        """\
+        flow: x
+        start: a
+        states:
+          a:
+            say:
+              text: "Reminder for {{ vars.day }}"
+              outside_window:
+                template: reminder
+                language: en
+                params: ["{{ vars.day ", "{{ dya }}"]
+            final: true
+        """,
+    )
+    problems = [str(p) for p in check_flow(path)]
+    assert [p.split(": ", 1)[0].removeprefix(f"{path}:") for p in problems] == ["10:18", "10:34"]
+    assert "template error: unexpected end of template" in problems[0]
+    assert "template reads 'dya'" in problems[1]
+
+
+WRITTEN_CHANNELS = """\
+flow: x
+start: a
+channels: [whatsapp, sms]
+from: {whatsapp: "4930123"}
+states:
+  a:
+    say:
+      - {template: hello, language: en}
+      - {template: hello, language: en, sms_text: "Hello"}
+      - {media: {type: image, url: "https://example.com/a.png"}, channels: [whatsapp]}
+      - {location: {latitude: 1, longitude: 2}, channels: [tyntecEcho], from: bot}
+      - text: "Your order {{ vars.order }}"
+        outside_window: {template: order, language: en, params: ["{{ vars.order }}"]}
+    final: true
+"""
+
+
+def test_a_message_its_written_channels_cannot_carry_is_a_problem(tmp_path: Path) -> None:
+    # Sending it fails every time (the client refuses to build it); with the channels left
+    # to the user's, it is checked when it is built.
+    path = write(tmp_path, WRITTEN_CHANNELS)
+    problems = [str(p) for p in check_flow(path)]
+    assert [p.split(": ", 1)[0].removeprefix(f"{path}:") for p in problems] == [
+        "8:9", "11:9", "13:25",
+    ]  # fmt: skip
+    assert "SMS cannot carry a template message, and this one goes on whatsapp, sms" in problems[0]
+    assert "hint: give it an sms_text:" in problems[0]
+    assert "tyntecEcho cannot carry a location message" in problems[1]
+    assert "SMS cannot carry a template message" in problems[2]  # the outside_window's

@@ -55,12 +55,23 @@ class Located:
     def position(self, path: Path_, *, key: bool = False) -> Position:
         """The position of ``path``'s value (or key), else of its nearest ancestor."""
         table = self.keys if key else self.values
+        path = self._as_written(path)
         for length in range(len(path), -1, -1):
             prefix = path[:length]
             found = table.get(prefix) or self.values.get(prefix)
             if found is not None:
                 return found
         return Position(self.file, 1, 1)
+
+    def _as_written(self, path: Path_) -> Path_:
+        """``path`` without the index a shorthand leaves out: the flow reads ``say: {text:
+        ..}`` as a list of one message, so ``(say, 0, text)`` is written ``(say, text)``."""
+        written: Path_ = ()
+        for part in path:
+            if part == 0 and (*written, 0) not in self.values and written in self.values:
+                continue
+            written = (*written, part)
+        return written
 
 
 class _Yaml12Loader(yaml.SafeLoader):

@@ -16,6 +16,7 @@ from .problems import FlowProblem
 from .spec import (
     EVENTS,
     BranchSpec,
+    Channel,
     ConditionSpec,
     MessageSpec,
     RuleSpec,
@@ -136,6 +137,7 @@ class _Checker:
             self._rule(("globals", index), rule, None)
         self._reachable()
         self._templates()
+        self._channels_carry()
         self._messages_of_events()
         if import_actions:
             self._actions()
@@ -347,6 +349,30 @@ class _Checker:
             else:
                 self._unknown_names(path, self.templates.unknown_names(expression, expression=True))
 
+    def _channels_carry(self) -> None:
+        """A message whose channels are written out (its own, or the flow's) must be one each
+        of them can carry: it would fail on every send. Left to the user's channel, it is
+        checked when it is built."""
+        for path, message, channels in _messages(self.flow):
+            if channels is None:
+                continue
+            kind = next((k for k in ("template", "media", "location") if getattr(message, k)), None)
+            if kind is None:
+                continue
+            chain = ", ".join(channels)
+            if "sms" in channels and message.sms_text is None:
+                self.problem(
+                    path,
+                    f"SMS cannot carry a {kind} message, and this one goes on {chain}",
+                    "give it an sms_text: the text SMS sends instead",
+                )
+            if "tyntecEcho" in channels and kind == "location":
+                self.problem(
+                    path,
+                    f"tyntecEcho cannot carry a location message, and this one goes on {chain}",
+                    "send it on whatsapp, or as a text or a url on tyntecEcho",
+                )
+
     def _messages_of_events(self) -> None:
         """A rule for an event that no message comes with (a timeout, a delivery report)
         runs with ``message`` None: ``message.text`` there fails on every run."""
@@ -416,22 +442,46 @@ class _Checker:
 
 def _message_strings(at: Path_, messages: list[MessageSpec] | None) -> Iterator[tuple[Path_, str]]:
     for index, message in enumerate(messages or []):
-        here = (*at, index)
-        for key in ("text", "url", "template", "language", "sms_text"):
-            value = getattr(message, key)
+        yield from _one_message_strings((*at, index), message)
+
+
+def _one_message_strings(here: Path_, message: MessageSpec) -> Iterator[tuple[Path_, str]]:
+    for key in ("text", "url", "template", "language", "sms_text"):
+        value = getattr(message, key)
+        if isinstance(value, str):
+            yield (*here, key), value
+    for p, param in enumerate(message.params):
+        yield (*here, "params", p), param
+    if message.media:
+        yield (*here, "media", "url"), message.media.url
+        if message.media.caption:
+            yield (*here, "media", "caption"), message.media.caption
+    if message.location:
+        for key in ("latitude", "longitude", "name", "address"):
+            value = getattr(message.location, key)
             if isinstance(value, str):
-                yield (*here, key), value
-        for p, param in enumerate(message.params):
-            yield (*here, "params", p), param
-        if message.media:
-            yield (*here, "media", "url"), message.media.url
-            if message.media.caption:
-                yield (*here, "media", "caption"), message.media.caption
-        if message.location:
-            for key in ("latitude", "longitude", "name", "address"):
-                value = getattr(message.location, key)
-                if isinstance(value, str):
-                    yield (*here, "location", key), value
+                yield (*here, "location", key), value
+    if message.outside_window:  # rendered too, when the window has closed
+        yield from _one_message_strings((*here, "outside_window"), message.outside_window)
+
+
+def _messages(flow: Flow) -> Iterator[tuple[Path_, MessageSpec, list[Channel] | None]]:
+    """Every message the flow writes out, with the channels it goes on when they are
+    written (its own, else the flow's); an ``outside_window`` goes on its message's."""
+    lists: list[tuple[Path_, list[MessageSpec] | None]] = [(("on_error",), flow.spec.on_error)]
+    lists += [((*path, "say"), rule.say) for path, rule in _rules(flow)]
+    for name, state in flow.spec.states.items():
+        at: Path_ = ("states", name)
+        lists += [((*at, key), getattr(state, key)) for key in ("say", "ask", "retry")]
+        if state.otp:
+            for key in ("prompt", "invalid", "resent"):
+                lists.append(((*at, "otp", key), getattr(state.otp, key)))
+    for at, messages in lists:
+        for index, message in enumerate(messages or []):
+            channels = message.channels or flow.spec.channels
+            yield (*at, index), message, channels
+            if message.outside_window:
+                yield (*at, index, "outside_window"), message.outside_window, channels
 
 
 def _values(at: Path_, value: Any) -> Iterator[tuple[Path_, str]]:
