@@ -43,7 +43,7 @@ states:
     save: answer
     goto: done
   done:
-    say: {template: see_you, language: en}
+    say: {template: see_you, language: en, sms_text: "See you."}
     final: true
 """
 
