@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ._source import Position
 
@@ -17,29 +18,29 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class FlowProblem:
-    """One mistake in a flow file."""
-
+class _Finding:
     position: Position
     message: str
     hint: str | None = None
 
+    #: What kind of finding it is, said after the position ("" for a problem).
+    label: ClassVar[str] = ""
+
     def __str__(self) -> str:
-        text = f"{self.position}: {self.message}"
+        text = f"{self.position}: {self.label}{self.message}"
         return f"{text}\n    hint: {self.hint}" if self.hint else text
 
 
 @dataclass(frozen=True)
-class FlowWarning:
+class FlowProblem(_Finding):
+    """One mistake in a flow file."""
+
+
+@dataclass(frozen=True)
+class FlowWarning(_Finding):
     """Something in a valid flow that can fail at run time (see :mod:`.advice`)."""
 
-    position: Position
-    message: str
-    hint: str | None = None
-
-    def __str__(self) -> str:
-        text = f"{self.position}: warning: {self.message}"
-        return f"{text}\n    hint: {self.hint}" if self.hint else text
+    label: ClassVar[str] = "warning: "
 
 
 class FlowError(Exception):
