@@ -95,7 +95,7 @@ async def test_the_warning_is_what_happens_when_the_reminder_is_due(make_flow: M
         (("timeout: 2d", "timeout: 23h"), "the window is still open"),
         (
             ('say: "Reminder: your appointment is on Friday."',
-             "say: {template: reminder, language: en}"),
+             "say: {template: reminder, language: en, sms_text: Reminder}"),
             "a template is delivered outside the window",
         ),
         (
@@ -204,3 +204,48 @@ def test_a_reloaded_flow_is_warned_of_too(
     assert applied
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(f"{path}:9:14: warning: sent when state 'booked'" in m for m in logged), logged
+
+
+ORDER_STATUS = """\
+flow: orders
+start: ask
+states:
+  ask:
+    ask: "Your order number?"
+    save: order
+    goto: status
+  status:
+    say:
+      - {template: order_status, language: en, params: ["{{ vars.order }}"]}
+      - {location: {latitude: 51.5, longitude: 7.49, name: Depot}, sms_text: "Depot, Dortmund"}
+    goto: ask
+"""
+
+
+@pytest.mark.parametrize(
+    ("top", "lines_warned", "fragment"),
+    [
+        ("", [10, 11], "the flow names no accounts, so SMS users reach it too"),
+        ("accounts: {sms: [Shop]}\n", [10], "the flow answers an account on SMS"),
+        ("accounts: {tyntecEcho: [bot]}\n", [11], "tyntecEcho cannot carry a location message"),
+        ("accounts: {whatsapp: ['4930123']}\n", [], ""),
+        ("channels: [whatsapp]\nfrom: {whatsapp: '4930123'}\n", [], ""),
+    ],
+)
+def test_a_message_the_users_channel_may_not_carry(
+    make_flow: MakeFlow, top: str, lines_warned: list[int], fragment: str
+) -> None:
+    flow = make_flow(ORDER_STATUS.replace("start: ask\n", f"start: ask\n{top}"))
+    shift = top.count("\n")
+    warnings = advise(flow)
+    assert [w.position.line - shift for w in warnings] == lines_warned
+    assert all(fragment in w.message for w in warnings[:1])
+
+
+async def test_an_sms_user_fails_where_the_warning_says(make_flow: MakeFlow) -> None:
+    flow = make_flow(ORDER_STATUS)
+    async with FlowHarness(flow, channel="sms") as chat:
+        await chat.say("hi")
+        with pytest.raises(FlowRuntimeError, match="SMS cannot carry a template") as caught:
+            await chat.say("123456")
+    assert caught.value.position == advise(flow)[0].position

@@ -11,17 +11,18 @@ from collections.abc import Iterator
 
 from ._durations import format_duration
 from ._source import Path_
+from .checks import written_messages
 from .loader import Flow
 from .outgoing import WHATSAPP_WINDOW
 from .problems import FlowWarning
-from .spec import BranchSpec, MessageSpec, RuleSpec, StateSpec
+from .spec import BranchSpec, Channel, MessageSpec, RuleSpec, StateSpec
 
 __all__ = ["advise"]
 
 
 def advise(flow: Flow) -> list[FlowWarning]:
     """Every warning about ``flow``, in the order of the file."""
-    warnings = list(_closed_window(flow))
+    warnings = [*_closed_window(flow), *_users_channel_cannot_carry(flow)]
     warnings.sort(key=lambda w: (w.position.line, w.position.column))
     return warnings
 
@@ -45,6 +46,43 @@ def _closed_window(flow: Flow) -> Iterator[FlowWarning]:
                 if path not in reported and _fails_outside_window(flow, message):
                     reported.add(path)
                     yield _warning(flow, path, name, timeout, message)
+
+
+def _users_channel_cannot_carry(flow: Flow) -> Iterator[FlowWarning]:
+    """Template, media and location messages sent on the channel the user wrote on, in a
+    flow that users of a channel that cannot carry them reach: SMS takes a template, media
+    or location only as its ``sms_text``, tyntecEcho no location. (With channels written
+    out, that is a problem: see the checks' ``_channels_carry``.)"""
+    # A flow that names no accounts answers every channel's users (docs/deploy.md).
+    reached: set[Channel] = set(flow.spec.accounts or ("whatsapp", "sms", "tyntecEcho"))
+    for path, message, channels in written_messages(flow):
+        kind = message.kind
+        if channels is not None or kind not in ("template", "media", "location"):
+            continue
+        if path[-1] == "outside_window":
+            continue  # sent only instead of a WhatsApp message, on WhatsApp
+        if "sms" in reached and message.sms_text is None:
+            yield FlowWarning(
+                flow.position(*path),
+                f"SMS cannot carry a {kind} message: {_who_reaches(flow, 'SMS')}, and this "
+                "message, sent on the channel they wrote on, fails their turn",
+                "give it an sms_text: the text SMS sends instead; or, for a WhatsApp-only "
+                "flow, name its accounts: {whatsapp: [...]}, so that SMS users do not reach it",
+            )
+        if "tyntecEcho" in reached and kind == "location":
+            yield FlowWarning(
+                flow.position(*path),
+                f"tyntecEcho cannot carry a location message: {_who_reaches(flow, 'tyntecEcho')},"
+                " and this message, sent on the channel they wrote on, fails their turn",
+                "send the place as a text or a url to tyntecEcho users (channels: on the "
+                "message), or name the flow's accounts without one on tyntecEcho",
+            )
+
+
+def _who_reaches(flow: Flow, channel: str) -> str:
+    if flow.spec.accounts:
+        return f"the flow answers an account on {channel}, so {channel} users reach it"
+    return f"the flow names no accounts, so {channel} users reach it too"
 
 
 def _timeout_rules(flow: Flow, name: str, state: StateSpec) -> Iterator[tuple[Path_, RuleSpec]]:

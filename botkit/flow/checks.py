@@ -26,7 +26,7 @@ from .spec import (
 )
 from .templating import CONTEXT_NAMES, TemplateError, Templates, has_template
 
-__all__ = ["cross_check", "edges"]
+__all__ = ["cross_check", "edges", "written_messages"]
 
 # The events whose rules run with no message (see the engine's template context).
 _EVENTS_WITHOUT_MESSAGE = frozenset({"timeout", "delivered", "seen", "undelivered"})
@@ -353,11 +353,9 @@ class _Checker:
         """A message whose channels are written out (its own, or the flow's) must be one each
         of them can carry: it would fail on every send. Left to the user's channel, it is
         checked when it is built."""
-        for path, message, channels in _messages(self.flow):
-            if channels is None:
-                continue
-            kind = next((k for k in ("template", "media", "location") if getattr(message, k)), None)
-            if kind is None:
+        for path, message, channels in written_messages(self.flow):
+            kind = message.kind
+            if channels is None or kind not in ("template", "media", "location"):
                 continue
             chain = ", ".join(channels)
             if "sms" in channels and message.sms_text is None:
@@ -465,7 +463,7 @@ def _one_message_strings(here: Path_, message: MessageSpec) -> Iterator[tuple[Pa
         yield from _one_message_strings((*here, "outside_window"), message.outside_window)
 
 
-def _messages(flow: Flow) -> Iterator[tuple[Path_, MessageSpec, list[Channel] | None]]:
+def written_messages(flow: Flow) -> Iterator[tuple[Path_, MessageSpec, list[Channel] | None]]:
     """Every message the flow writes out, with the channels it goes on when they are
     written (its own, else the flow's); an ``outside_window`` goes on its message's."""
     lists: list[tuple[Path_, list[MessageSpec] | None]] = [(("on_error",), flow.spec.on_error)]

@@ -180,7 +180,9 @@ def split_text(text: str, limit: int) -> list[str]:
 def _request(
     message: MessageSpec, to: str, common: dict[str, Any], render: Render, value: Value
 ) -> MessageRequest:
-    sms_text = render(message.sms_text) if message.sms_text else None
+    # Rendered only for a chain that has SMS: it is what SMS sends instead, and nothing else.
+    on_sms = "sms" in common["channels"]
+    sms_text = render(message.sms_text) if message.sms_text and on_sms else None
     if message.url is not None:
         return messages.url(to, render(message.url), **common)
     if message.media is not None:

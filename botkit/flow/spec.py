@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 Channel = Literal["whatsapp", "sms", "tyntecEcho"]
+MessageKind = Literal["text", "url", "media", "location", "template"]
+MESSAGE_KINDS: tuple[MessageKind, ...] = ("text", "url", "media", "location", "template")
 MEDIA_KINDS = ("image", "video", "audio", "document", "voice")
 #: Events botkit itself raises; a ``call`` may raise any other name.
 EVENTS = ("timeout", "verified", "failed", "delivered", "seen", "undelivered")
@@ -180,7 +182,7 @@ class MessageSpec(FlowModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
-        kinds = [k for k in ("text", "url", "media", "location", "template") if getattr(self, k)]
+        kinds = [k for k in MESSAGE_KINDS if getattr(self, k)]
         if len(kinds) != 1:
             found = ", ".join(kinds) or "none"
             raise ValueError(
@@ -203,8 +205,9 @@ class MessageSpec(FlowModel):
         return {"text": value} if isinstance(value, str) else value
 
     @property
-    def kind(self) -> str:
-        for kind in ("text", "url", "media", "location", "template"):
+    def kind(self) -> MessageKind:
+        """Which of text, url, media, location and template this message is."""
+        for kind in MESSAGE_KINDS:
             if getattr(self, kind):
                 return kind
         raise AssertionError("validated message has a kind")
