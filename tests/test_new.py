@@ -40,7 +40,7 @@ def test_new_project_passes_its_own_tests(tmp_path: Path) -> None:
     assert "botkit chat flows/demo.yaml" in readme
     assert "pytest" in readme
     assert botkit("test", cwd=project).returncode == 0
-    assert botkit("validate", "flows", cwd=project).returncode == 0
+    assert botkit("validate", "--strict", "flows", cwd=project).returncode == 0
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
