@@ -105,6 +105,7 @@ async def test_the_warning_is_what_happens_when_the_reminder_is_due(make_flow: M
         ),
         (("timeout: 2d", "timeout: 2d\nchannels: [whatsapp, sms]"), "SMS takes it instead"),
         (("timeout: 2d", "timeout: 2d\nchannels: [sms]"), "never on WhatsApp"),
+        (("timeout: 2d", "timeout: 2d\naccounts: {sms: [Shop]}"), "its users write by SMS"),
     ],
 )  # fmt: skip
 def test_no_warning_for_the_rule_when(

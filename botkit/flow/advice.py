@@ -45,7 +45,7 @@ def _closed_window(flow: Flow) -> Iterator[FlowWarning]:
             for path, message in _sent_by(flow, rule_path, rule):
                 if path not in reported and _fails_outside_window(flow, message):
                     reported.add(path)
-                    yield _warning(flow, path, name, timeout, message)
+                    yield _window_warning(flow, path, name, timeout, message)
 
 
 def _users_channel_cannot_carry(flow: Flow) -> Iterator[FlowWarning]:
@@ -53,8 +53,7 @@ def _users_channel_cannot_carry(flow: Flow) -> Iterator[FlowWarning]:
     flow that users of a channel that cannot carry them reach: SMS takes a template, media
     or location only as its ``sms_text``, tyntecEcho no location. (With channels written
     out, that is a problem: see the checks' ``_channels_carry``.)"""
-    # A flow that names no accounts answers every channel's users (docs/deploy.md).
-    reached: set[Channel] = set(flow.spec.accounts or ("whatsapp", "sms", "tyntecEcho"))
+    reached = _reached(flow)
     for path, message, channels in written_messages(flow):
         kind = message.kind
         if channels is not None or kind not in ("template", "media", "location"):
@@ -77,6 +76,12 @@ def _users_channel_cannot_carry(flow: Flow) -> Iterator[FlowWarning]:
                 "send the place as a text or a url to tyntecEcho users (channels: on the "
                 "message), or name the flow's accounts without one on tyntecEcho",
             )
+
+
+def _reached(flow: Flow) -> set[Channel]:
+    """The channels whose users write to the flow: those of its accounts, or, when it names
+    none, every channel (it answers what no other flow does: docs/deploy.md)."""
+    return set(flow.spec.accounts or ("whatsapp", "sms", "tyntecEcho"))
 
 
 def _who_reaches(flow: Flow, channel: str) -> str:
@@ -125,14 +130,16 @@ def _targets(goto: list[BranchSpec] | None) -> list[str]:
 def _fails_outside_window(flow: Flow, message: MessageSpec) -> bool:
     """True when ``message`` may go to WhatsApp alone, as free-form content, with nothing
     to send instead outside the window. With no channels given, it goes on the channel
-    the user wrote on, which may be WhatsApp."""
+    the user wrote on, which is WhatsApp if the flow's WhatsApp users reach it."""
     if message.template is not None or message.outside_window is not None:
         return False
     channels = message.channels or flow.spec.channels
-    return channels is None or channels == ["whatsapp"]
+    if channels is None:
+        return "whatsapp" in _reached(flow)
+    return channels == ["whatsapp"]
 
 
-def _warning(
+def _window_warning(
     flow: Flow, path: Path_, state: str, timeout: float, message: MessageSpec
 ) -> FlowWarning:
     who = "" if message.channels or flow.spec.channels else "when the user wrote on WhatsApp, "
