@@ -253,3 +253,44 @@ async def test_an_sms_user_fails_where_the_warning_says(make_flow: MakeFlow) -> 
         with pytest.raises(FlowRuntimeError, match="SMS cannot carry a template") as caught:
             await chat.say("123456")
     assert caught.value.position == advise(flow)[0].position
+
+
+@pytest.mark.parametrize(
+    ("accounts", "warned"),
+    [
+        ("{whatsapp: ['4930123']}", True),
+        ("{whatsapp: ['+49 30 123457', '4930123']}", False),  # compared by their digits
+        ("{sms: [Shop]}", False),
+    ],
+)
+def test_replies_from_an_account_its_users_do_not_write_to(
+    make_flow: MakeFlow, accounts: str, warned: bool
+) -> None:
+    flow = make_flow(f"""\
+        flow: notices
+        start: a
+        accounts: {accounts}
+        from: {{whatsapp: "4930123457"}}
+        states:
+          a: {{say: "Hi", final: true}}
+    """)
+    found = [w for w in advise(flow) if "replies from WhatsApp account" in w.message]
+    assert bool(found) is warned
+    if warned:
+        assert found[0].position.line == 4
+        assert "users write to 4930123" in found[0].message
+
+
+async def test_a_reply_from_that_account_fails_where_the_warning_says(make_flow: MakeFlow) -> None:
+    flow = make_flow("""\
+        flow: notices
+        start: a
+        accounts: {whatsapp: ["4930123"]}
+        from: {whatsapp: "4930123457"}
+        states:
+          a: {say: "Hi", final: true}
+    """)
+    assert advise(flow)
+    async with FlowHarness(flow, channel="whatsapp") as chat:  # writes to 4930123
+        with pytest.raises(FlowRuntimeError, match="24-hour"):
+            await chat.say("hello")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .._numbers import digits
 from ._durations import format_duration
 from ._source import Path_
 from .checks import written_messages
@@ -22,7 +23,11 @@ __all__ = ["advise"]
 
 def advise(flow: Flow) -> list[FlowWarning]:
     """Every warning about ``flow``, in the order of the file."""
-    warnings = [*_closed_window(flow), *_users_channel_cannot_carry(flow)]
+    warnings = [
+        *_closed_window(flow),
+        *_users_channel_cannot_carry(flow),
+        *_replies_from_another_account(flow),
+    ]
     warnings.sort(key=lambda w: (w.position.line, w.position.column))
     return warnings
 
@@ -76,6 +81,24 @@ def _users_channel_cannot_carry(flow: Flow) -> Iterator[FlowWarning]:
                 "send the place as a text or a url to tyntecEcho users (channels: on the "
                 "message), or name the flow's accounts without one on tyntecEcho",
             )
+
+
+def _replies_from_another_account(flow: Flow) -> Iterator[FlowWarning]:
+    """A flow that answers users who write to one WhatsApp account, and replies from
+    another: WhatsApp's window is kept per account, and the users never wrote to that one,
+    so its free-form replies are refused (templates go through)."""
+    sender = flow.spec.from_.get("whatsapp")
+    answered = (flow.spec.accounts or {}).get("whatsapp")
+    if not sender or not answered or digits(sender) in {digits(a) for a in answered}:
+        return
+    yield FlowWarning(
+        flow.position("from", "whatsapp"),
+        f"the flow replies from WhatsApp account {sender}, but its users write to "
+        f"{', '.join(answered)}: WhatsApp's 24-hour window is kept per account, so a "
+        f"free-form reply from {sender} fails unless the user also wrote to it",
+        "send from an account the flow answers (from: {whatsapp: ...} as in accounts:), "
+        "or only templates",
+    )
 
 
 def _reached(flow: Flow) -> set[Channel]:
