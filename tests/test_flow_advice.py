@@ -120,7 +120,7 @@ def test_no_warning_for_the_rule_when(
 
 def test_an_explicit_whatsapp_channel_is_warned_of_for_every_user(make_flow: MakeFlow) -> None:
     flow = make_flow(REMINDER.replace("timeout: 2d", "timeout: 2d\nchannels: [whatsapp]"))
-    warning = str(advise(flow)[0])
+    warning = next(str(w) for w in advise(flow) if "times out" in w.message)
     assert "when the user wrote on WhatsApp" not in warning
     assert "this message fails its turn" in warning
 
@@ -233,7 +233,12 @@ states:
         ("accounts: {sms: [Shop]}\n", [10], "the flow answers an account on SMS"),
         ("accounts: {tyntecEcho: [bot]}\n", [11], "tyntecEcho cannot carry a location message"),
         ("accounts: {whatsapp: ['4930123']}\n", [], ""),
-        ("channels: [whatsapp]\nfrom: {whatsapp: '4930123'}\n", [], ""),
+        (
+            "channels: [whatsapp]\naccounts: {whatsapp: ['4930123']}\n"
+            "from: {whatsapp: '4930123'}\n",
+            [],
+            "",
+        ),
     ],
 )
 def test_a_message_the_users_channel_may_not_carry(
@@ -292,5 +297,37 @@ async def test_a_reply_from_that_account_fails_where_the_warning_says(make_flow:
     """)
     assert advise(flow)
     async with FlowHarness(flow, channel="whatsapp") as chat:  # writes to 4930123
+        with pytest.raises(FlowRuntimeError, match="24-hour"):
+            await chat.say("hello")
+
+
+@pytest.mark.parametrize(
+    ("top", "warned"),
+    [
+        ("channels: [whatsapp]\naccounts: {whatsapp: ['4930123'], tyntecEcho: [bot]}\n", True),
+        ("channels: [whatsapp]\n", True),  # no accounts: every channel's users reach it
+        ("channels: [whatsapp]\naccounts: {whatsapp: ['4930123']}\n", False),
+        ("channels: [whatsapp, sms]\n", False),  # outside the window, SMS takes it
+    ],
+)
+def test_whatsapp_only_for_users_of_other_channels(
+    make_flow: MakeFlow, top: str, warned: bool
+) -> None:
+    flow = make_flow(
+        f"flow: hello\nstart: a\n{top}from: {{whatsapp: '4930123', sms: Shop}}\n"
+        "states:\n  a: {say: Hi, final: true}\n"
+    )
+    found = [w for w in advise(flow) if "sends on WhatsApp only" in w.message]
+    assert bool(found) is warned
+    if warned:
+        assert found[0].position.line == 3  # the channels key
+
+
+async def test_a_tyntec_echo_user_of_a_whatsapp_only_flow_fails(make_flow: MakeFlow) -> None:
+    flow = make_flow(
+        "flow: hello\nstart: a\nchannels: [whatsapp]\nfrom: {whatsapp: '4930123'}\n"
+        "states:\n  a: {say: Hi, final: true}\n"
+    )
+    async with FlowHarness(flow, channel="tyntecEcho", account="bot") as chat:
         with pytest.raises(FlowRuntimeError, match="24-hour"):
             await chat.say("hello")

@@ -27,6 +27,7 @@ def advise(flow: Flow) -> list[FlowWarning]:
         *_closed_window(flow),
         *_users_channel_cannot_carry(flow),
         *_replies_from_another_account(flow),
+        *_whatsapp_only_for_other_channels(flow),
     ]
     warnings.sort(key=lambda w: (w.position.line, w.position.column))
     return warnings
@@ -98,6 +99,22 @@ def _replies_from_another_account(flow: Flow) -> Iterator[FlowWarning]:
         f"free-form reply from {sender} fails unless the user also wrote to it",
         "send from an account the flow answers (from: {whatsapp: ...} as in accounts:), "
         "or only templates",
+    )
+
+
+def _whatsapp_only_for_other_channels(flow: Flow) -> Iterator[FlowWarning]:
+    """A flow that sends on WhatsApp alone, to users who write on another channel: they have
+    not written on WhatsApp, so its window is closed for them and free-form messages fail."""
+    others = sorted(_reached(flow) - {"whatsapp"})
+    if flow.spec.channels != ["whatsapp"] or not others:
+        return
+    yield FlowWarning(
+        flow.source.position(("channels",), key=True),
+        f"the flow sends on WhatsApp only, and {' and '.join(others)} users reach it: they have"
+        " not written on WhatsApp, so its window is closed for them and free-form messages "
+        "fail",
+        "name the flow's accounts for WhatsApp only (accounts: {whatsapp: [...]}), or add a "
+        f"fallback (channels: [whatsapp, {others[0]}])",
     )
 
 
