@@ -213,6 +213,9 @@ class _Suite:
             if user.name:
                 result.skipped = "a WhatsApp profile name does not travel through tyntecEcho"
                 return result
+            if user.channel == "sms":  # the flow answers SMS users otherwise (sms_text)
+                result.skipped = "a user who writes by SMS cannot be played through tyntecEcho"
+                return result
             harness = RemoteHarness(self.flow, remote)
         else:
             harness = FlowHarness(self.flow, user=user.number, name=user.name, channel=user.channel)
