@@ -473,3 +473,24 @@ def test_a_message_its_written_channels_cannot_carry_is_a_problem(tmp_path: Path
     assert "hint: give it an sms_text:" in problems[0]
     assert "tyntecEcho cannot carry a location message" in problems[1]
     assert "SMS cannot carry a template message" in problems[2]  # the outside_window's
+
+
+def test_an_outside_window_is_checked_only_where_it_can_be_sent(tmp_path: Path) -> None:
+    # It replaces a message whose chain WhatsApp leads; led by SMS, the chain never uses it.
+    flow = """\
+        flow: x
+        start: a
+        states:
+          a:
+            say:
+              text: "Reminder"
+              channels: [CHAIN]
+              from: {sms: Shop, whatsapp: "4930123"}
+              outside_window: {template: reminder, language: en}
+            final: true
+        """
+    assert check_flow(write(tmp_path, flow.replace("CHAIN", "sms, whatsapp"))) == []
+    problems = check_flow(write(tmp_path, flow.replace("CHAIN", "whatsapp, sms")))
+    assert [(p.position.line, p.message.split(",")[0]) for p in problems] == [
+        (9, "SMS cannot carry a template message")
+    ]

@@ -465,7 +465,8 @@ def _one_message_strings(here: Path_, message: MessageSpec) -> Iterator[tuple[Pa
 
 def written_messages(flow: Flow) -> Iterator[tuple[Path_, MessageSpec, list[Channel] | None]]:
     """Every message the flow writes out, with the channels it goes on when they are
-    written (its own, else the flow's); an ``outside_window`` goes on its message's."""
+    written (its own, else the flow's); an ``outside_window`` goes on its message's, and
+    only when WhatsApp leads them (see the engine's ``_within_window``)."""
     lists: list[tuple[Path_, list[MessageSpec] | None]] = [(("on_error",), flow.spec.on_error)]
     lists += [((*path, "say"), rule.say) for path, rule in _rules(flow)]
     for name, state in flow.spec.states.items():
@@ -478,7 +479,7 @@ def written_messages(flow: Flow) -> Iterator[tuple[Path_, MessageSpec, list[Chan
         for index, message in enumerate(messages or []):
             channels = message.channels or flow.spec.channels
             yield (*at, index), message, channels
-            if message.outside_window:
+            if message.outside_window and (channels is None or channels[0] == "whatsapp"):
                 yield (*at, index, "outside_window"), message.outside_window, channels
 
 
