@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..flow import FlowError, advise, check_flow, load_flow
+from ..flow import FlowError, advise, load_flow
 from ..flow.graph import GraphvizMissing, dot, mermaid, render_graphviz
 from ..server.reload import flow_files
 from ..testing.flowtests import RemoteTarget, collect_flow_tests, discover_flow_tests
@@ -38,15 +38,17 @@ def validate(paths: tuple[str, ...], no_import: bool, strict: bool) -> None:
     problems = warnings = 0
     files = _flow_files(paths)
     for file in files:
-        found = check_flow(file, import_actions=not no_import)
-        for problem in found:
-            click.echo(str(problem), err=True)
-        problems += len(found)
-        if not found:
-            advice = advise(load_flow(file, import_actions=not no_import))
-            for warning in advice:
-                click.echo(str(warning), err=True)
-            warnings += len(advice)
+        try:
+            flow = load_flow(file, import_actions=not no_import)
+        except FlowError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            problems += len(exc.problems)
+            continue
+        advice = advise(flow)
+        for warning in advice:
+            click.echo(str(warning), err=True)
+        warnings += len(advice)
     if problems or (strict and warnings):
         counted = [f"{problems} problem(s)"] + [f"{warnings} warning(s)"] * bool(warnings)
         click.echo(f"{' and '.join(counted)} in {len(files)} file(s)", err=True)

@@ -14,7 +14,7 @@ from ._durations import format_duration
 from ._source import Path_
 from .checks import written_messages
 from .loader import Flow
-from .outgoing import WHATSAPP_WINDOW
+from .outgoing import WHATSAPP_WINDOW, channels_that_cannot_carry
 from .problems import FlowWarning
 from .spec import BranchSpec, Channel, MessageSpec, RuleSpec, StateSpec
 
@@ -60,27 +60,22 @@ def _users_channel_cannot_carry(flow: Flow) -> Iterator[FlowWarning]:
     or location only as its ``sms_text``, tyntecEcho no location. (With channels written
     out, that is a problem: see the checks' ``_channels_carry``.)"""
     reached = _reached(flow)
+    hints = {
+        "sms": "give it an sms_text: the text SMS sends instead; or, for a WhatsApp-only flow,"
+        " name its accounts: {whatsapp: [...]}, so that SMS users do not reach it",
+        "tyntecEcho": "send the place as a text or a url to tyntecEcho users (channels: on "
+        "the message), or name the flow's accounts without one on tyntecEcho",
+    }
     for path, message, channels in written_messages(flow):
-        kind = message.kind
-        if channels is not None or kind not in ("template", "media", "location"):
-            continue
-        if path[-1] == "outside_window":
-            continue  # sent only instead of a WhatsApp message, on WhatsApp
-        if "sms" in reached and message.sms_text is None:
+        if channels is not None or path[-1] == "outside_window":
+            continue  # an outside_window is sent only instead of a WhatsApp message
+        for channel in channels_that_cannot_carry(message, reached):
+            name = "SMS" if channel == "sms" else channel
             yield FlowWarning(
                 flow.position(*path),
-                f"SMS cannot carry a {kind} message: {_who_reaches(flow, 'SMS')}, and this "
-                "message, sent on the channel they wrote on, fails their turn",
-                "give it an sms_text: the text SMS sends instead; or, for a WhatsApp-only "
-                "flow, name its accounts: {whatsapp: [...]}, so that SMS users do not reach it",
-            )
-        if "tyntecEcho" in reached and kind == "location":
-            yield FlowWarning(
-                flow.position(*path),
-                f"tyntecEcho cannot carry a location message: {_who_reaches(flow, 'tyntecEcho')},"
-                " and this message, sent on the channel they wrote on, fails their turn",
-                "send the place as a text or a url to tyntecEcho users (channels: on the "
-                "message), or name the flow's accounts without one on tyntecEcho",
+                f"{name} cannot carry a {message.kind} message: {_who_reaches(flow, name)}, "
+                "and this message, sent on the channel they wrote on, fails their turn",
+                hints[channel],
             )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ._source import Path_, Position
 from .loader import Flow
+from .outgoing import channels_that_cannot_carry
 from .problems import FlowProblem
 from .spec import (
     EVENTS,
@@ -27,6 +28,8 @@ from .spec import (
 from .templating import CONTEXT_NAMES, TemplateError, Templates, has_template
 
 __all__ = ["cross_check", "edges", "written_messages"]
+
+_CHANNEL_NAMES = {"sms": "SMS", "tyntecEcho": "tyntecEcho"}
 
 # The events whose rules run with no message (see the engine's template context).
 _EVENTS_WITHOUT_MESSAGE = frozenset({"timeout", "delivered", "seen", "undelivered"})
@@ -353,22 +356,17 @@ class _Checker:
         """A message whose channels are written out (its own, or the flow's) must be one each
         of them can carry: it would fail on every send. Left to the user's channel, it is
         checked when it is built."""
+        hints = {
+            "sms": "give it an sms_text: the text SMS sends instead",
+            "tyntecEcho": "send it on whatsapp, or as a text or a url on tyntecEcho",
+        }
         for path, message, channels in written_messages(self.flow):
-            kind = message.kind
-            if channels is None or kind not in ("template", "media", "location"):
-                continue
-            chain = ", ".join(channels)
-            if "sms" in channels and message.sms_text is None:
+            for channel in channels_that_cannot_carry(message, channels or ()):
                 self.problem(
                     path,
-                    f"SMS cannot carry a {kind} message, and this one goes on {chain}",
-                    "give it an sms_text: the text SMS sends instead",
-                )
-            if "tyntecEcho" in channels and kind == "location":
-                self.problem(
-                    path,
-                    f"tyntecEcho cannot carry a location message, and this one goes on {chain}",
-                    "send it on whatsapp, or as a text or a url on tyntecEcho",
+                    f"{_CHANNEL_NAMES[channel]} cannot carry a {message.kind} message, and this"
+                    f" one goes on {', '.join(channels or ())}",
+                    hints[channel],
                 )
 
     def _messages_of_events(self) -> None:

@@ -7,7 +7,7 @@ the flow's ``from`` and ``channels``, then the message's own, override that.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Literal
 
 from .._numbers import digits
@@ -23,6 +23,7 @@ __all__ = [
     "account_key",
     "build_requests",
     "channels_for",
+    "channels_that_cannot_carry",
     "delivery_update",
     "describe",
     "first_part",
@@ -246,6 +247,20 @@ def channels_for(message: MessageSpec, conversation: Conversation, flow: FlowSpe
     configured: list[str] = [*(message.channels or flow.channels or [])]
     return configured or [conversation.channel]
 
+
+def channels_that_cannot_carry(message: MessageSpec, channels: Collection[str]) -> list[str]:
+    """Which of ``channels`` cannot carry ``message`` as the flow writes it (the client
+    refuses to build it): SMS takes a template, media or location only as its ``sms_text``,
+    and tyntecEcho takes no location."""
+    refusing = []
+    if "sms" in channels and message.kind in _SMS_NEEDS_TEXT and message.sms_text is None:
+        refusing.append("sms")
+    if "tyntecEcho" in channels and message.kind == "location":
+        refusing.append("tyntecEcho")
+    return refusing
+
+
+_SMS_NEEDS_TEXT = frozenset({"template", "media", "location"})
 
 WHATSAPP_WINDOW = 24 * 3600
 
