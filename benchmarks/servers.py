@@ -6,7 +6,9 @@ one, and against the floor, the subjects taking turns round after round.
     python benchmarks/servers.py --servers 3 --rounds 3
 
 What it measures is an upper bound: a real design with the flows in several processes would
-also route each user's events to the process that owns the user, and that hop costs CPU too.
+also route each user's events to the process that owns the user, and that hop costs CPU too
+(prototyped and measured on 2026-11-28: two routed servers made 1.03 times one; see
+benchmarks/README.md).
 """
 
 from __future__ import annotations
