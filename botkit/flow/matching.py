@@ -44,9 +44,9 @@ def _compiled(pattern: str) -> regex.Pattern[str]:
 def _search(pattern: str, text: str) -> bool:
     # ``concurrent=False``: by default the regex module lets go of the GIL around every
     # search of a str, and getting it back means waiting for whichever thread took it (the
-    # store's writer, for up to the 5 ms switch interval). A search of an answer takes a
-    # microsecond; giving up the GIL for it cost the event loop 13% of its time under load.
-    # The timeout still bounds a runaway search.
+    # store's writer, for up to the 5 ms switch interval): a search of a microsecond took
+    # hundreds, and the wait counted against the timeout, which could fail a six-digit
+    # answer. The timeout still bounds a runaway search.
     try:
         found = _compiled(pattern).search(text, timeout=REGEX_TIMEOUT, concurrent=False)
         return found is not None
