@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import platform
 import shutil
 import socket
 import sqlite3
@@ -528,6 +529,9 @@ async def main(arguments: argparse.Namespace) -> int:
             failed = True
     print(f"durability: SQLite synchronous={arguments.durability.upper()}; "
           f"sender: {arguments.sender}")  # fmt: skip
+    # How the interpreter was built moves every subject's figures (see "Tried" in the README);
+    # sysconfig cannot tell (Debian's build is profile-guided, yet its flags don't say so).
+    print(f"python: {platform.python_version()} ({sys.executable})")
     return 1 if failed else 0
 
 
