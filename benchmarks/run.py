@@ -530,7 +530,7 @@ async def main(arguments: argparse.Namespace) -> int:
     print(f"durability: SQLite synchronous={arguments.durability.upper()}; "
           f"sender: {arguments.sender}")  # fmt: skip
     # How the interpreter was built moves every subject's figures (see "Tried" in the README);
-    # sysconfig cannot tell (Debian's build is profile-guided, yet its flags don't say so).
+    # sysconfig cannot tell (Debian's build, the faster one here, reports no such flags).
     print(f"python: {platform.python_version()} ({sys.executable})")
     return 1 if failed else 0
 
